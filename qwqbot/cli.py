@@ -1,0 +1,69 @@
+"""Command line: ``qwqbot run | ask | check`` (also ``python -m qwqbot``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from qwqbot import __version__
+from qwqbot.config import Settings, load_settings
+from qwqbot.errors import ConfigError, QwqbotError
+from qwqbot.logs import setup_logging
+
+EXIT_CONFIG = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qwqbot", description="QwQ-32B reasoning model in Slack.")
+    parser.add_argument("--version", action="version", version=f"qwqbot {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ask = sub.add_parser("ask", help="ask the model one question from the terminal")
+    ask.add_argument("question", nargs="+", help="the question (quote it, or several words)")
+    ask.add_argument("--reasoning", "-r", action="store_true",
+                     help="show the model's reasoning as it arrives")
+
+    sub.add_parser("check", help="check configuration, the Slack token and the model endpoint")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"qwqbot: {exc.user_message}", file=sys.stderr)
+        return EXIT_CONFIG
+    # The terminal commands speak for themselves; log lines would only repeat their errors.
+    setup_logging("ERROR" if args.command in ("ask", "check") else settings.log_level)
+    try:
+        return dispatch(args, settings)
+    except KeyboardInterrupt:
+        print("\nqwqbot: interrupted", file=sys.stderr)
+        return 130
+    except QwqbotError as exc:
+        print(f"qwqbot: {exc.one_line()}", file=sys.stderr)
+        return EXIT_CONFIG if isinstance(exc, ConfigError) else 1
+
+
+def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "ask":
+        from qwqbot.terminal import ask
+
+        settings.require("aiml_api_key")
+        return asyncio.run(ask(settings, " ".join(args.question), show_reasoning=args.reasoning))
+    if args.command == "check":
+        from qwqbot.checks import run_checks
+
+        results = asyncio.run(run_checks(settings))
+        for result in results:
+            print(result.line())
+        return 0 if all(r.ok for r in results) else 1
+    raise AssertionError(args.command)  # argparse only lets known commands through
+
+
+if __name__ == "__main__":
+    sys.exit(main())

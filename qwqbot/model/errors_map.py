@@ -1,0 +1,111 @@
+"""HTTP answers of OpenAI-compatible servers -> qwqbot's model errors.
+
+Error bodies differ between providers (``{"error": {"message": ...}}`` from OpenAI-style
+servers, ``{"message": ..., "statusCode": ...}`` from AI/ML API, ``{"detail": ...}`` from
+FastAPI-based ones, an HTML page from a proxy): ``server_message`` reads all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from email.utils import parsedate_to_datetime
+
+from qwqbot.errors import (
+    ModelAuthError,
+    ModelBadRequestError,
+    ModelCreditsError,
+    ModelError,
+    ModelNotFoundError,
+    ModelOverloadedError,
+    ModelRateLimitedError,
+    ModelTimeoutError,
+)
+
+_MAX_SHOWN = 200
+_NOT_FOUND = re.compile(
+    r"(model|deployment).{0,80}(not (be )?found|does not exist|not exist|unknown|not available"
+    r"|unavailable|deprecated|not supported|invalid model)|no such model|model_not_found",
+    re.IGNORECASE,
+)
+
+
+def server_message(body: bytes | str) -> str:
+    """The most useful short text in an error body, or '' when there is none."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    message = ""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict):
+            message = str(err.get("message") or err.get("code") or "")
+        elif isinstance(err, str):
+            message = err
+        message = message or str(data.get("message") or data.get("detail") or "")
+    elif text.lstrip().startswith("<"):
+        message = ""  # an HTML page from a proxy says nothing a user can act on
+    else:
+        message = text
+    message = " ".join(message.split())
+    if len(message) > _MAX_SHOWN:
+        message = message[: _MAX_SHOWN - 1] + "…"
+    return message
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+def error_for_status(
+    status: int, body: bytes | str, *, model: str, base_url: str,
+    retry_after: float | None = None,
+) -> ModelError:
+    said = server_message(body)
+    detail = f" The server said: {said}" if said else ""
+    if status == 401:
+        return ModelAuthError(
+            f"The model server rejected the API key (401).{detail}",
+            hint="Check AIML_API_KEY: it is missing, mistyped or revoked.", status=status)
+    if status in (402, 403):
+        return ModelCreditsError(
+            f"The model server refused the request ({status}): the account is out of credits "
+            f"or not allowed to use {model}.{detail}",
+            hint="Top up the model provider account or check the key's permissions.",
+            status=status)
+    if status == 404 or (status in (400, 422) and _NOT_FOUND.search(said)):
+        return ModelNotFoundError(
+            f"The model {model} is not available at {base_url} ({status}).{detail}",
+            hint="Set QWQBOT_MODEL to a model this server offers, or AIML_API_BASE_URL to a "
+            "server that offers it.", status=status)
+    if status == 429:
+        wait = f" Try again in {retry_after:.0f} s." if retry_after else ""
+        return ModelRateLimitedError(
+            f"The model server is rate limiting requests (429).{detail}",
+            hint=f"Wait a little and try again.{wait}", status=status, retry_after=retry_after)
+    if status in (408, 504):
+        return ModelTimeoutError(
+            f"The model server timed out while generating the answer ({status}).",
+            hint="Try again; a shorter question needs less thinking.", status=status)
+    if status >= 500:
+        return ModelOverloadedError(
+            f"The model provider is overloaded or down ({status}).{detail}",
+            hint="Try again in a few minutes.", status=status)
+    return ModelBadRequestError(
+        f"The model server refused the request ({status}).{detail}",
+        hint="This is likely a configuration problem: tell the bot's operator.", status=status)

@@ -1,0 +1,130 @@
+"""Forward-only, named schema migrations, applied whenever the database opens.
+
+Never edit a migration that has shipped: add a new one. sqlite-utils records each applied
+name in ``_sqlite_migrations`` and runs each in its own transaction.
+
+Times are REAL Unix seconds: range queries (usage per day, retention) stay index-friendly.
+Slack timestamps (``ts``) stay TEXT: they are ids ("1700000000.000100"), and float
+conversion would lose the microsecond digits that make them unique.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("qwqbot")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    # Every message of the threads the bot takes part in (and, later, of digest channels).
+    # Keyed by Slack's natural key so a redelivered event is an idempotent upsert.
+    db.table("messages").create(
+        {
+            "channel_id": str,
+            "ts": str,
+            "thread_ts": str,  # the parent's ts; equal to ts for a parent; NULL if no thread
+            "user_id": str,
+            "text": str,
+            "is_bot": int,
+            "bot_id": str,
+            "subtype": str,
+            "edited_ts": str,
+            "deleted": int,  # kept as a tombstone: the thread's shape stays known
+            "created_at": float,
+            "updated_at": float,
+        },
+        pk=("channel_id", "ts"),
+        not_null={"channel_id", "ts"},
+        defaults={"is_bot": 0, "deleted": 0, "text": ""},
+    )
+    # Context assembly reads one thread in ts order: this index makes that a range scan.
+    db.table("messages").create_index(["channel_id", "thread_ts", "ts"])
+    db.table("messages").create_index(["user_id"])
+
+    # Threads the bot answers in. A thread row is what makes follow-ups without a mention
+    # get answered, and records whether its history was backfilled from Slack.
+    db.table("threads").create(
+        {
+            "channel_id": str,
+            "thread_ts": str,
+            "joined_at": float,
+            "backfilled_at": float,
+        },
+        pk=("channel_id", "thread_ts"),
+    )
+
+    # One row per attempt at answering one user post. (channel_id, request_ts, attempt) is
+    # unique, so two deliveries of the same post cannot both claim it.
+    db.table("answers").create(
+        {
+            "id": int,
+            "channel_id": str,
+            "thread_ts": str,
+            "request_ts": str,
+            "attempt": int,
+            "user_id": str,
+            "trigger": str,  # mention | thread | dm | command | retry
+            "status": str,  # queued | running | done | failed | cut_off | interrupted
+            "placeholder_ts": str,
+            "reasoning": str,
+            "answer": str,
+            "model": str,
+            "prompt_tokens": int,
+            "completion_tokens": int,
+            "reasoning_tokens": int,
+            "finish_reason": str,
+            "error_kind": str,
+            "error_message": str,
+            "created_at": float,
+            "started_at": float,
+            "first_token_at": float,
+            "finished_at": float,
+        },
+        pk="id",
+        not_null={"channel_id", "request_ts", "status"},
+        defaults={"attempt": 0},
+    )
+    db.table("answers").create_index(["channel_id", "request_ts", "attempt"], unique=True)
+    db.table("answers").create_index(["status"])
+    db.table("answers").create_index(["channel_id", "thread_ts"])
+
+    # Durable dedupe of Slack deliveries: Bolt does not dedupe retries, and an in-memory
+    # set would forget across a restart (slack-platform.md, "Delivery").
+    db.table("slack_events").create(
+        {"event_id": str, "event_type": str, "channel_id": str, "ts": str, "received_at": float},
+        pk="event_id",
+    )
+    db.table("slack_events").create_index(["received_at"])
+
+    # One row per model call, answers and digests alike: the basis of usage and cost.
+    db.table("model_calls").create(
+        {
+            "id": int,
+            "answer_id": int,
+            "purpose": str,  # answer | digest | ask | check
+            "user_id": str,
+            "channel_id": str,
+            "model": str,
+            "prompt_tokens": int,
+            "completion_tokens": int,
+            "reasoning_tokens": int,
+            "total_tokens": int,
+            "latency_ms": int,
+            "finish_reason": str,
+            "error_kind": str,
+            "created_at": float,
+        },
+        pk="id",
+    )
+    db.table("model_calls").create_index(["created_at"])
+    db.table("model_calls").create_index(["user_id", "created_at"])
+    db.table("model_calls").create_index(["channel_id", "created_at"])
+
+    # Display names for `<@U...>` and message authors; users.info is rate limited.
+    db.table("users").create(
+        {"user_id": str, "display_name": str, "real_name": str, "tz": str, "is_bot": int,
+         "fetched_at": float},
+        pk="user_id",
+    )

@@ -1,0 +1,131 @@
+"""The store: one SQLite connection (WAL), owned by the event loop.
+
+Every method is a short synchronous call (indexed look-up or small write) made from the
+loop: one writer, no cross-thread connections (architecture.md).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.db import Table
+
+from qwqbot.errors import StoreError
+from qwqbot.store.migrations import migrations
+
+# A second process (the CLI next to the bot, a backup) may hold the write lock briefly;
+# wait for it instead of failing the user's answer.
+BUSY_TIMEOUT_MS = 10_000
+
+
+class Store:
+    def __init__(self, db: Database, *, clock: Any = time.time) -> None:
+        self.db = db
+        self.clock = clock
+
+    def table(self, name: str) -> Table:
+        return self.db.table(name)
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        with self.db.atomic():
+            yield
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- Slack deliveries --------------------------------------------------------------
+
+    def claim_event(self, event_id: str, *, event_type: str = "", channel_id: str = "",
+                    ts: str = "") -> bool:
+        """Record a Slack delivery; False when it was seen before (a retry or duplicate)."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO slack_events (event_id, event_type, channel_id, ts, received_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [event_id, event_type, channel_id, ts, self.clock()],
+        )
+        self.db.conn.commit()
+        return cursor.rowcount == 1
+
+    # -- messages ----------------------------------------------------------------------
+
+    def save_message(self, *, channel_id: str, ts: str, thread_ts: str | None, user_id: str | None,
+                     text: str, is_bot: bool = False, bot_id: str | None = None,
+                     subtype: str | None = None) -> None:
+        """Insert or refresh a message (idempotent on (channel_id, ts))."""
+        now = self.clock()
+        self.db.execute(
+            "INSERT INTO messages (channel_id, ts, thread_ts, user_id, text, is_bot, bot_id,"
+            " subtype, deleted, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,0,?,?)"
+            " ON CONFLICT (channel_id, ts) DO UPDATE SET text = excluded.text,"
+            " thread_ts = COALESCE(excluded.thread_ts, messages.thread_ts),"
+            " updated_at = excluded.updated_at WHERE messages.deleted = 0",
+            [channel_id, ts, thread_ts, user_id, text, int(is_bot), bot_id, subtype, now, now],
+        )
+        self.db.conn.commit()
+
+    def edit_message(self, *, channel_id: str, ts: str, text: str, edited_ts: str | None) -> bool:
+        cursor = self.db.execute(
+            "UPDATE messages SET text = ?, edited_ts = ?, updated_at = ?"
+            " WHERE channel_id = ? AND ts = ? AND deleted = 0",
+            [text, edited_ts, self.clock(), channel_id, ts],
+        )
+        self.db.conn.commit()
+        return cursor.rowcount == 1
+
+    def delete_message(self, *, channel_id: str, ts: str) -> bool:
+        """Remove a deleted message's text at once; keep a tombstone row."""
+        cursor = self.db.execute(
+            "UPDATE messages SET text = '', deleted = 1, updated_at = ?"
+            " WHERE channel_id = ? AND ts = ?",
+            [self.clock(), channel_id, ts],
+        )
+        self.db.conn.commit()
+        return cursor.rowcount == 1
+
+    def thread_messages(self, channel_id: str, thread_ts: str) -> list[dict[str, Any]]:
+        return list(self.db.query(
+            "SELECT * FROM messages WHERE channel_id = ? AND thread_ts = ? AND deleted = 0"
+            " ORDER BY ts",
+            [channel_id, thread_ts],
+        ))
+
+    # -- model usage -------------------------------------------------------------------
+
+    def record_model_call(self, **row: Any) -> int:
+        row.setdefault("created_at", self.clock())
+        return int(self.table("model_calls").insert(row).last_pk or 0)
+
+
+def open_store(path: str | Path, *, clock: Any = time.time) -> Store:
+    """Open (creating if needed) and migrate the database; StoreError with a fix if not."""
+    where = str(path)
+    hint = ("Set QWQBOT_DB to a writable file path (the folder must exist), or move the file "
+            "aside to start afresh.")
+    try:
+        parent = Path(path).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise StoreError(f"Cannot open the database {where}: folder {parent} does not exist.",
+                             hint=hint)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
+        db = Database(conn)
+        # Reading the schema forces SQLite to read the file header: a corrupted or
+        # non-database file fails here, at start, rather than on a user's first message.
+        db.execute("PRAGMA schema_version").fetchone()
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            db.enable_wal()  # outside any transaction, once
+        # WAL + NORMAL is durable across application crashes (only an OS crash can lose
+        # the last commits) and avoids an fsync per message.
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA foreign_keys = ON")
+        migrations.apply(db)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"Cannot open the database {where}: {exc}.", hint=hint) from None
+    return Store(db, clock=clock)
