@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from typing import Literal
 
 from qwqbot import __version__
 from qwqbot.config import Settings, load_settings
@@ -20,6 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="qwqbot", description="QwQ-32B reasoning model in Slack.")
     parser.add_argument("--version", action="version", version=f"qwqbot {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the Slack bot")
+    run.add_argument("--mode", choices=("socket", "http"),
+                     help="socket (default when SLACK_APP_TOKEN is set) or http")
+    run.add_argument("--port", type=int, help="HTTP-mode port (default: PORT or 3000)")
 
     ask = sub.add_parser("ask", help="ask the model one question from the terminal")
     ask.add_argument("question", nargs="+", help="the question (quote it, or several words)")
@@ -50,6 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "run":
+        from qwqbot.slack.server import serve
+
+        mode: Literal["socket", "http"] = args.mode or (
+            "socket" if settings.socket_mode else "http")
+        return asyncio.run(serve(settings, mode=mode, port=args.port or settings.port))
     if args.command == "ask":
         from qwqbot.terminal import ask
 

@@ -139,3 +139,19 @@ def test_live_indicator_shows_elapsed_and_reasoning_size():
     view.event(ReasoningDelta("x" * 1234), c)
     assert "Thinking… 0 s · 1,234 characters of reasoning" in err.getvalue()
     assert out.getvalue() == ""  # reasoning stays off stdout unless asked for
+
+
+def test_check_all_good_against_fake_slack(model_server, slack, env, tmp_path):
+    done = qwqbot("check", env={**env, "SLACK_BOT_TOKEN": "xoxb-test-token",
+                                "SLACK_APP_TOKEN": "xapp-test-token",
+                                "SLACK_API_URL": slack.api_url}, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout
+    assert "ok  configuration: complete, the bot will run in Socket Mode" in done.stdout
+    assert "ok  Slack: token accepted: bot @qwqbot in workspace" in done.stdout
+
+
+def test_check_bad_slack_token(model_server, slack, env, tmp_path):
+    done = qwqbot("check", env={**env, "SLACK_BOT_TOKEN": "xoxb-wrong",
+                                "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": slack.api_url},
+                  cwd=tmp_path)
+    assert "FAIL Slack: auth.test answered invalid_auth: the token is wrong" in done.stdout

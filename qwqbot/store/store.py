@@ -96,6 +96,94 @@ class Store:
             [channel_id, thread_ts],
         ))
 
+    def has_message(self, channel_id: str, ts: str) -> bool:
+        return self.db.execute(
+            "SELECT 1 FROM messages WHERE channel_id = ? AND ts = ?", [channel_id, ts]
+        ).fetchone() is not None
+
+    # -- threads -----------------------------------------------------------------------
+
+    def thread(self, channel_id: str, thread_ts: str) -> dict[str, Any] | None:
+        rows = list(self.db.query(
+            "SELECT * FROM threads WHERE channel_id = ? AND thread_ts = ?", [channel_id, thread_ts]))
+        return rows[0] if rows else None
+
+    def join_thread(self, channel_id: str, thread_ts: str, *, backfilled: bool = False) -> None:
+        """Mark a thread as one the bot takes part in (idempotent)."""
+        now = self.clock()
+        self.db.execute(
+            "INSERT INTO threads (channel_id, thread_ts, joined_at, backfilled_at) VALUES (?,?,?,?)"
+            " ON CONFLICT (channel_id, thread_ts) DO UPDATE SET"
+            " backfilled_at = COALESCE(threads.backfilled_at, excluded.backfilled_at)",
+            [channel_id, thread_ts, now, now if backfilled else None],
+        )
+        self.db.conn.commit()
+
+    def save_messages(self, rows: list[dict[str, Any]]) -> None:
+        """Batch-insert messages read from Slack history; existing rows are left alone, so
+        what the bot saw live (edits, deletions) wins over an older read."""
+        now = self.clock()
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO messages (channel_id, ts, thread_ts, user_id, text, is_bot,"
+                " bot_id, subtype, deleted, created_at, updated_at)"
+                " VALUES (:channel_id, :ts, :thread_ts, :user_id, :text, :is_bot, :bot_id, :subtype,"
+                " 0, :now, :now)",
+                [{"bot_id": None, "subtype": None, "is_bot": 0, **r, "now": now} for r in rows],
+            )
+
+    # -- answers -----------------------------------------------------------------------
+
+    def claim_answer(self, *, channel_id: str, request_ts: str, thread_ts: str, user_id: str,
+                     trigger: str, attempt: int = 0, placeholder_ts: str | None = None,
+                     ) -> int | None:
+        """Create the answer row for one user post; None if that post is already claimed.
+
+        The unique (channel_id, request_ts, attempt) key is what makes one post answered
+        once, whether Slack sends app_mention and message for it, retries it, or the bot
+        restarted in between.
+        """
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO answers (channel_id, thread_ts, request_ts, attempt, user_id,"
+            " trigger, status, placeholder_ts, created_at) VALUES (?,?,?,?,?,?, 'queued', ?, ?)",
+            [channel_id, thread_ts, request_ts, attempt, user_id, trigger, placeholder_ts,
+             self.clock()],
+        )
+        self.db.conn.commit()
+        return cursor.lastrowid if cursor.rowcount == 1 else None
+
+    def find_answer(self, answer_id: int) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM answers WHERE id = ?", [answer_id]))
+        return rows[0] if rows else None
+
+    def latest_attempt(self, channel_id: str, request_ts: str) -> dict[str, Any] | None:
+        rows = list(self.db.query(
+            "SELECT * FROM answers WHERE channel_id = ? AND request_ts = ?"
+            " ORDER BY attempt DESC LIMIT 1", [channel_id, request_ts]))
+        return rows[0] if rows else None
+
+    def update_answer(self, answer_id: int, **fields: Any) -> None:
+        self.table("answers").update(answer_id, fields)
+        self.db.conn.commit()
+
+    def unfinished_answers(self) -> list[dict[str, Any]]:
+        return list(self.db.query(
+            "SELECT * FROM answers WHERE status IN ('queued', 'running') ORDER BY id"))
+
+    # -- people ------------------------------------------------------------------------
+
+    def users(self, user_ids: list[str], *, fresh_after: float) -> dict[str, dict[str, Any]]:
+        if not user_ids:
+            return {}
+        marks = ",".join("?" * len(user_ids))
+        return {r["user_id"]: r for r in self.db.query(
+            f"SELECT * FROM users WHERE user_id IN ({marks}) AND fetched_at >= ?",
+            [*user_ids, fresh_after])}
+
+    def save_user(self, **row: Any) -> None:
+        self.table("users").upsert({**row, "fetched_at": self.clock()}, pk="user_id")
+        self.db.conn.commit()
+
     # -- model usage -------------------------------------------------------------------
 
     def record_model_call(self, **row: Any) -> int:

@@ -1,0 +1,378 @@
+"""A stored Slack thread -> the model's prompt, within a token budget. Pure: no Slack, no I/O.
+
+The rules come from QwQ's usage guidance (shared/reference/qwq-model.md): history carries the final
+answers only, never the thinking; the prompt must fit the context window next to ``max_tokens`` of
+output. Slack markup is turned into what a person would read (``<@U123>`` -> ``@Alice``), people's
+messages are prefixed with their names so multi-person threads make sense, and when the thread is
+too long the oldest messages are left out, except the first one, which usually states the topic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from qwqbot.errors import QwqbotError
+from qwqbot.model.reasoning import CLOSE, OPEN
+from qwqbot.tokens import MESSAGE_OVERHEAD, token_units, tokens_from_units
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One stored message of a thread."""
+
+    author: str  # display name of the person (or bot) who wrote it
+    text: str  # Slack text as stored (may contain <@U...>, <#C..|name>, <url|label>, &amp; etc.)
+    from_self: bool  # written by qwqbot itself (its earlier answers; stored WITHOUT reasoning)
+    ts: str
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where the conversation happens; told to the model in the system message."""
+
+    kind: Literal["channel", "private_channel", "dm", "group_dm"]
+    name: str | None = None  # channel name without '#', when known
+    with_user: str | None = None  # for a DM: the other person's display name
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    messages: list[dict[str, str]]  # OpenAI chat messages, ready to send
+    included: int  # turns included
+    omitted: int  # older turns left out for the budget
+    estimated_tokens: int
+
+
+class MessageTooLongError(QwqbotError):
+    """The newest message cannot fit the context budget even with no history at all."""
+
+    kind = "too_long"
+
+    def __init__(self, tokens: int, budget: int) -> None:
+        self.tokens = tokens
+        self.budget = budget
+        if budget > 0:
+            super().__init__(
+                f"Your message is too long for the model: it is about {tokens:,} tokens, "
+                f"and there is room for about {budget:,}.",
+                hint="Shorten it or split it into several messages, or attach less text.",
+            )
+        else:
+            # Only a configuration can cause this (a huge system prompt or a tiny context budget):
+            # say so, or users would keep shortening messages for nothing.
+            super().__init__(
+                "There is no room for any message: the bot's instructions alone fill the model's "
+                "context window.",
+                hint="Ask the bot's operator to shorten QWQBOT_SYSTEM_PROMPT or to raise "
+                "QWQBOT_CONTEXT_TOKENS (or lower QWQBOT_MAX_TOKENS).",
+            )
+
+
+# ------------------------------------------------------------------------------ Slack text
+
+# Slack escapes exactly &, < and > in message text, so every literal "<" in stored text opens one of
+# its tokens (mentions, channels, links, specials). Tokens are replaced first, *in the escaped
+# domain* (labels and URLs stay escaped, substituted names get escaped), and the whole result is
+# unescaped once at the end: so "&amp;lt;" becomes the "&lt;" the person typed, a name containing
+# "&" survives, and the per-token Python callback stays small. The groups split a token into sigil,
+# target and label, so the callback does no parsing of its own.
+_TOKEN = re.compile(r"<([@#!]?)([^<>|]*)(?:\|([^<>]*))?>")
+# "@qwqbot what is..." arrives as "<@UBOT> what is...": that mention only addresses the message, and
+# the model reads better without it (and without the ", " or ": " people type after it; a ":" that
+# starts an emoji code such as ":wave:" is not that, hence the lookahead).
+_LEADING_MENTION = re.compile(r"\s*<@([^<>|]*)(?:\|[^<>]*)?>(?:[,:](?=\s|$))?\s*")
+_BROADCASTS = frozenset({"here", "channel", "everyone"})
+
+
+def _unescape(text: str) -> str:
+    """Slack's three entities; "&amp;" last, so "&amp;lt;" stays the "&lt;" the person typed."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _strip_scheme(url: str) -> str:
+    return url.split("://", 1)[-1].rstrip("/")
+
+
+def to_plain(
+    text: str, names: Mapping[str, str], *, bot_user_id: str | None, bot_name: str = "qwqbot"
+) -> str:
+    """Slack ``text`` as stored -> what the model should read, stripped of surrounding whitespace.
+
+    ``names`` maps user ids to display names. A mention of the bot at the very start of the
+    message is removed (it only addresses the message); other mentions of it read ``@qwqbot``.
+    """
+    if bot_user_id is not None:
+        lead = _LEADING_MENTION.match(text)
+        if lead is not None and lead[1] == bot_user_id:
+            text = text[lead.end():]
+
+    def token(m: re.Match[str]) -> str:
+        sigil, target, label = m.group(1, 2, 3)
+        if sigil == "@":  # <@U123> or <@U123|legacy-name>
+            name = bot_name if target == bot_user_id else names.get(target, target)
+            return "@" + (_escape(name) if "&" in name or "<" in name or ">" in name else name)
+        if sigil == "#":  # <#C123|general>; the label can be empty
+            return "#" + (label or target)
+        if sigil == "!":  # <!here>, <!subteam^S1|@team>, <!date^...|fallback>
+            if target in _BROADCASTS:
+                return "@" + target
+            return label or "@" + target.removeprefix("subteam^")
+        if not target:
+            return m[0]  # "<>" or "<|x>" is not Slack markup: keep it as typed
+        if target.startswith("mailto:"):
+            address = target[len("mailto:"):]
+            return address if label in (None, "", address) else f"{label} ({address})"
+        # Slack auto-links "example.com" as <http://example.com|example.com>: saying it twice is noise.
+        if label and label != target and label != _strip_scheme(target):
+            return f"{label} ({target})"
+        return target
+
+    if "<" in text:
+        text = _TOKEN.sub(token, text)
+    if "&" in text:
+        text = _unescape(text)
+    return text.strip()
+
+
+def _without_tags(text: str) -> str:
+    """``text`` with no reasoning tag left, even one that removing another would create."""
+    while OPEN in text or CLOSE in text:
+        text = text.replace(OPEN, "").replace(CLOSE, "")
+    return text
+
+
+# A think block in a stored answer would be reasoning leaking into history, which QwQ's guidance
+# forbids; non-greedy so two blocks don't swallow the answer between them.
+_THINK_BLOCK = re.compile(re.escape(OPEN) + ".*?" + re.escape(CLOSE), re.DOTALL)
+# Both tags end with "think>": one substring search tells whether either could be present.
+_TAG_TAIL = OPEN[1:]
+assert CLOSE.endswith(_TAG_TAIL)
+
+
+# ------------------------------------------------------------------------------ the prompt
+
+_USER, _ASSISTANT = "user", "assistant"
+_JOIN = "\n\n"
+_JOIN_UNITS = token_units(_JOIN)
+# Roles must alternate starting with "user" (chat templates and some servers insist), so a history
+# that begins with an answer gets a stand-in question first. Which one depends on whether something
+# was really left out: a thread can start with the bot's own post (a digest, say).
+EARLIER_NOT_SHOWN = "(Earlier messages of this thread are not shown.)"
+THREAD_STARTS_WITH_YOU = "(This thread starts with your message below.)"
+
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December")
+
+
+def _date_line(today: date) -> str:
+    # Spelled out by hand: strftime's %A/%B follow the process locale.
+    return f"Today is {_WEEKDAYS[today.weekday()]}, {today.day} {_MONTHS[today.month - 1]} {today.year}."
+
+
+def _place_line(place: Place) -> str:
+    name = place.name.lstrip("#") if place.name else None
+    if place.kind == "channel":
+        where = f"in the Slack channel #{name}" if name else "in a Slack channel"
+    elif place.kind == "private_channel":
+        where = f"in the private Slack channel #{name}" if name else "in a private Slack channel"
+    elif place.kind == "dm":
+        where = "a Slack direct message" + (f" with {place.with_user}" if place.with_user else "")
+    else:
+        where = "a Slack group direct message"
+    return f"This conversation is {where}."
+
+
+def _omitted_note(count: int, *, root_kept: bool) -> str:
+    if root_kept:
+        what = "1 earlier message of this thread (after its first message) is" if count == 1 else (
+            f"{count} earlier messages of this thread (after its first message) are")
+    else:
+        what = "the oldest message of this thread is" if count == 1 else (
+            f"the {count} oldest messages of this thread are")
+    return f"Note: {what} not shown; {'it' if count == 1 else 'they'} did not fit in the context window."
+
+
+# A non-empty turn ready to be a message, or part of a merged one: (role, content, token_units(content)).
+# A plain tuple because thousands are made per prompt and tuples are the cheapest thing to build.
+_Item = tuple[str, str, int]
+
+
+def _clean(text: str, *, from_self: bool) -> str:
+    """``text`` without reasoning tags (and, in the bot's own answers, without think blocks)."""
+    if from_self:
+        # Stored answers have no reasoning; a block here is a bug elsewhere, and sending it back
+        # would break QwQ's rule that history carries final answers only.
+        text = _THINK_BLOCK.sub("", text)
+    # People's text keeps what is between tags (it is theirs); the tags themselves are QwQ's
+    # reasoning markers and would read as the start or end of thinking.
+    return _without_tags(text).strip()
+
+
+def _items(turns: Sequence[Turn], names: Mapping[str, str], bot_user_id: str | None) -> list[_Item]:
+    """The non-empty turns in ts order, as message contents. One tight loop: it runs per turn."""
+    items: list[_Item] = []
+    speakers: dict[str, str] = {}  # author -> prefix; threads have few authors and many turns
+    for turn in sorted(turns, key=_ts_key):
+        text = turn.text
+        # Tags are looked for twice: raw (a bot answer stored unescaped), where to_plain would read
+        # "<think>" as a Slack link, and after unescaping ("&lt;think&gt;", as Slack stores them).
+        if _TAG_TAIL in text:
+            text = _clean(text, from_self=turn.from_self)
+        text = to_plain(text, names, bot_user_id=bot_user_id)
+        if _TAG_TAIL in text:
+            text = _clean(text, from_self=turn.from_self)
+        if not text:
+            continue
+        if turn.from_self:
+            items.append((_ASSISTANT, text, token_units(text)))
+            continue
+        prefix = speakers.get(turn.author)
+        if prefix is None:
+            prefix = speakers[turn.author] = f"{_without_tags(turn.author).strip() or 'Someone'}: "
+        content = prefix + text
+        items.append((_USER, content, token_units(content)))
+    return items
+
+
+def _ts_key(turn: Turn) -> Decimal:
+    # Slack ts are "seconds.microseconds" strings: Decimal orders them exactly (a float cannot hold
+    # 16 significant digits), and sorting already-ordered input is linear.
+    return Decimal(turn.ts)
+
+
+def _cost(units: int) -> int:
+    """Estimated tokens of one message whose content is ``units`` long."""
+    return tokens_from_units(units) + MESSAGE_OVERHEAD
+
+
+def _system_base(system_prompt: str, extra_system: str, today: date, place: Place) -> str:
+    """The system message before any note about omitted messages."""
+    context_line = f"{_date_line(today)} {_place_line(place)}"
+    parts = (system_prompt.strip(), extra_system.strip(), context_line)
+    return _without_tags(_JOIN.join(part for part in parts if part))
+
+
+def _assemble(
+    items: Sequence[_Item], system_base: str, *, root_kept: bool, start: int
+) -> list[dict[str, str]]:
+    """The messages for ``items[start:]``, preceded by ``items[0]`` when ``root_kept`` (then ``start >= 1``).
+
+    The single place that decides the messages' shape; ``build_prompt`` prices the same shape
+    incrementally, and the tests check that the two agree.
+    """
+    chosen = [items[0], *items[start:]] if root_kept else list(items[start:])
+    omitted = len(items) - len(chosen)
+    system = system_base
+    if omitted:
+        system += "\n" + _omitted_note(omitted, root_kept=root_kept)
+    messages = [{"role": "system", "content": system}]
+    if chosen[0][0] == _ASSISTANT:
+        before = EARLIER_NOT_SHOWN if start and not root_kept else THREAD_STARTS_WITH_YOU
+        messages.append({"role": _USER, "content": before})
+    groups: list[tuple[str, list[str]]] = []
+    for role, content, _ in chosen:
+        if groups and groups[-1][0] == role:
+            groups[-1][1].append(content)
+        else:
+            groups.append((role, [content]))
+    messages.extend({"role": role, "content": _JOIN.join(parts)} for role, parts in groups)
+    return messages
+
+
+def build_prompt(
+    turns: Sequence[Turn],
+    *,
+    names: Mapping[str, str],
+    bot_user_id: str | None,
+    system_prompt: str,
+    today: date,
+    place: Place,
+    budget_tokens: int,
+    extra_system: str = "",
+) -> Prompt:
+    """The chat messages for answering the newest turn of a thread, within ``budget_tokens``.
+
+    Raises ``MessageTooLongError`` when the newest turn does not fit even alone, and ``ValueError``
+    (a caller bug) when there is no turn with text or the newest one is the bot's own.
+    """
+    items = _items(turns, names, bot_user_id)
+    if not items:
+        raise ValueError("build_prompt needs at least one turn with text")
+    if items[-1][0] != _USER:
+        raise ValueError("the newest turn is the bot's own: there is nothing to answer")
+    n = len(items)
+
+    system_base = _system_base(system_prompt, extra_system, today, place)
+    system_units = token_units(system_base)
+    note_units: dict[tuple[bool, int, bool], int] = {}
+
+    def system_cost(omitted: int, root_kept: bool) -> int:
+        if not omitted:
+            return _cost(system_units)
+        # Notes for 2+ messages differ only in the (ASCII) number, so its digit count is a safe key.
+        key = (omitted == 1, len(str(omitted)), root_kept)
+        extra = note_units.get(key)
+        if extra is None:
+            extra = note_units[key] = token_units("\n" + _omitted_note(omitted, root_kept=root_kept))
+        return _cost(system_units + extra)
+
+    root_role, _, root_units = items[0]
+    earlier_cost = _cost(token_units(EARLIER_NOT_SHOWN))
+    starts_cost = _cost(token_units(THREAD_STARTS_WITH_YOU))
+
+    # The suffix items[k:] as messages, priced incrementally as older items are put in front:
+    # `head_*` is its first (possibly merged) message, `tail` the cost of all messages after it.
+    # Token units are additive, so a merged message costs its parts plus the "\n\n" between them.
+    head_role, head_units, tail = items[-1][0], items[-1][2], 0
+
+    def total(k: int, root_kept: bool) -> int:
+        """Estimate of the prompt for items[k:], with the root in front when root_kept (then k >= 1)."""
+        if root_kept:
+            if root_role == head_role:
+                body = tail + _cost(root_units + _JOIN_UNITS + head_units)
+            else:
+                body = tail + _cost(root_units) + _cost(head_units)
+            if root_role == _ASSISTANT:
+                body += starts_cost
+            return system_cost(k - 1, True) + body
+        body = tail + _cost(head_units)
+        if head_role == _ASSISTANT:
+            body += earlier_cost if k else starts_cost
+        return system_cost(k, False) + body
+
+    k = n - 1
+    if total(k, False) > budget_tokens:
+        raise MessageTooLongError(_cost(items[-1][2]), budget_tokens - system_cost(n - 1, False))
+
+    # Rule: after the newest turn, the thread's first turn (it usually states the topic), then turns
+    # from newest to oldest while they fit. Stopping at the first that does not fit keeps what is
+    # shown a contiguous recent stretch: a conversation with holes in it misleads more than a short one.
+    root_kept = n > 1 and total(k, True) <= budget_tokens
+    lowest = 1 if root_kept else 0
+    while k > lowest:
+        role, _, units = items[k - 1]
+        saved = head_role, head_units, tail
+        if role == head_role:
+            head_units += _JOIN_UNITS + units
+        else:
+            tail += _cost(head_units)
+            head_role, head_units = role, units
+        if total(k - 1, root_kept) > budget_tokens:
+            head_role, head_units, tail = saved
+            break
+        k -= 1
+
+    messages = _assemble(items, system_base, root_kept=root_kept, start=k)
+    included = n - k + (1 if root_kept else 0)
+    return Prompt(messages=messages, included=included, omitted=n - included,
+                  estimated_tokens=total(k, root_kept))

@@ -1,0 +1,85 @@
+"""Build the Bolt app: a Web API client that survives rate limits, cross-cutting middleware,
+and the listeners. Listeners only hand off to the Answerer; nothing slow runs before Slack
+has its acknowledgement."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from qwqbot.config import Settings
+from qwqbot.slack.answerer import Answerer
+from qwqbot.slack.listeners import register_all
+from qwqbot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def make_client(settings: Settings) -> AsyncWebClient:
+    """slack_sdk retries only connection errors by default; a 429 or a 5xx must not lose an
+    answer, so those are retried too (honouring Retry-After)."""
+    assert settings.slack_bot_token is not None
+    return AsyncWebClient(
+        token=settings.slack_bot_token.get(),
+        base_url=settings.slack_api_url,
+        timeout=30,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=8),
+            AsyncServerErrorRetryHandler(max_retry_count=3),
+        ],
+    )
+
+
+def make_progress_client(settings: Settings) -> AsyncWebClient:
+    """For progress edits only: no rate-limit retries. A throttled progress edit is skipped
+    (and the shared budget paused), never slept on, so the final answer never waits."""
+    assert settings.slack_bot_token is not None
+    return AsyncWebClient(
+        token=settings.slack_bot_token.get(), base_url=settings.slack_api_url, timeout=10,
+        retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=1)])
+
+
+def build_app(settings: Settings, *, client: AsyncWebClient, store: Store, answerer: Answerer,
+              ) -> AsyncApp:
+    http_mode = not settings.socket_mode
+    app = AsyncApp(
+        client=client,
+        signing_secret=settings.slack_signing_secret.get()
+        if settings.slack_signing_secret else None,
+        # Socket Mode envelopes are authenticated by the app token, not signed.
+        request_verification_enabled=http_mode,
+        process_before_response=False,
+        raise_error_for_unhandled_request=False,
+    )
+    app.middleware(_dedupe(store))
+    register_all(app, answerer)
+    return app
+
+
+def _dedupe(store: Store) -> Any:
+    async def dedupe_deliveries(body: dict[str, Any], next: Any) -> BoltResponse | None:
+        """Slack redelivers an event when our ack was late (X-Slack-Retry-Num) and Bolt does
+        not dedupe: the event id is claimed in SQLite, so a redelivery is dropped even after
+        a restart."""
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id:
+            event = body.get("event") or {}
+            if not store.claim_event(str(event_id), event_type=str(event.get("type") or ""),
+                                     channel_id=str(event.get("channel") or ""),
+                                     ts=str(event.get("ts") or "")):
+                log.info("dropping redelivered event %s", event_id)
+                return BoltResponse(status=200, body="")
+        await next()
+        return None
+
+    return dedupe_deliveries

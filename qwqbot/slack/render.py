@@ -1,0 +1,353 @@
+"""Slack payloads for answers, reasoning, progress and errors: plain dicts, no Slack client.
+
+Every function returns keyword arguments ready for ``chat.postMessage`` / ``chat.update`` (``text``,
+``blocks``, ``attachments``). Limits come from Slack (shared/reference/slack-platform.md, "Message size
+limits"); each constant below names the one it respects.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from qwqbot.slack.mrkdwn import (
+    MIN_LIMIT,
+    ZWSP,
+    escape,
+    escape_text,
+    head_cut,
+    split_message,
+    tail_cut,
+    to_mrkdwn,
+)
+
+__all__ = [
+    "RETRY_ACTION_ID",
+    "Payload",
+    "ReasoningAttachment",
+    "answer_messages",
+    "error_message",
+    "format_duration",
+    "plain_preview",
+    "progress_message",
+    "reasoning_attachment",
+    "reasoning_title",
+    "retry_actions",
+    "split_message",
+    "to_mrkdwn",
+]
+
+Payload = dict[str, Any]
+
+#: Section block text limit (Block Kit: 3,000 characters).
+SECTION_LIMIT = 3000
+#: Slack allows 50 blocks per message; five are kept free for the note and anything a caller appends.
+MAX_BLOCKS = 45
+#: Sum of block text per message. Slack's undocumented ``msg_blocks_too_long`` starts near 13k characters.
+MAX_BLOCK_TEXT = 12_000
+#: Notification fallback (``text``) length: enough to read in a notification, far below the 4,000 limit.
+FALLBACK_CHARS = 300
+#: Context block mrkdwn text; kept well below the 3,000 of a text object so a note stays a footnote.
+NOTE_LIMIT = 2000
+#: Error titles are one line; 150 is also Slack's header block limit.
+TITLE_LIMIT = 150
+#: Attachment footer limit (300 characters).
+FOOTER_LIMIT = 300
+#: Slack caps a button's value at 2,000 characters.
+BUTTON_VALUE_LIMIT = 2000
+#: ``action_id`` of the Retry button on error messages; the actions listener matches on it.
+RETRY_ACTION_ID = "qwqbot_retry"
+REASONING_COLOR = "#8a8f98"
+DEFAULT_OMITTED_HINT = "full reasoning attached in the thread"
+DEFAULT_FOOTER = "QwQ-32B reasoning"
+EMPTY_ANSWER = "_The model returned no answer text._"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Small formatting helpers
+# ---------------------------------------------------------------------------------------------------------
+
+
+def format_duration(seconds: float) -> str:
+    """``38 s``, ``2 min 5 s``, ``1 h 3 min``; under a second reads ``<1 s``."""
+    total = round(seconds)
+    if seconds < 1 and total < 1:
+        return "<1 s"
+    if total < 60:
+        return f"{total} s"
+    if total < 3600:
+        minutes, secs = divmod(total, 60)
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, rest = divmod(total, 3600)
+    minutes = rest // 60
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
+
+
+_LINK_WITH_LABEL_RE = re.compile(r"<(?:[a-zA-Z][a-zA-Z0-9+.\-]{1,31}:[^<>|\s]+)\|([^<>\n]+)>")
+_FORMAT_MARK_RE = re.compile(r"(?<![\w*_~])[*_~](?=[^\s*_~])|(?<=[^\s*_~])[*_~](?![\w*_~])")
+
+
+def plain_preview(mrkdwn: str, limit: int = FALLBACK_CHARS) -> str:
+    """A one-line, mostly unformatted start of ``mrkdwn`` for notifications (the ``text`` fallback).
+
+    Entities and mentions stay as they are: Slack decodes ``&amp;`` and resolves ``<@U…>`` in ``text``.
+    """
+    text = mrkdwn.replace("```", " ").replace("`", "")
+    text = _LINK_WITH_LABEL_RE.sub(r"\1", text)
+    text = re.sub(r"(?m)^>\s?", "", text)
+    # Markers first, then the zero-width spaces that were gluing them to words.
+    text = _FORMAT_MARK_RE.sub("", text).replace(ZWSP, "")
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit)
+    head = text[: cut if cut > limit // 2 else limit - 1]
+    # Never end on half an entity or token: Slack would show it raw.
+    head = re.sub(r"&[#a-zA-Z0-9]*$|<[^>]*$", "", head).rstrip()
+    return head + "…"
+
+
+def _section(mrkdwn: str) -> Payload:
+    # expand: long answers would otherwise hide behind "see more" (Slack collapses long section text).
+    return {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn}, "expand": True}
+
+
+def _context(mrkdwn: str) -> Payload:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn}]}
+
+
+def _block_text(block: Payload) -> str:
+    if block["type"] == "section":
+        return str(block["text"]["text"])
+    return "\n".join(str(element.get("text", "")) for element in block.get("elements", []))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Answers
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _pack(blocks: list[Payload]) -> list[list[Payload]]:
+    """Group blocks into messages of at most MAX_BLOCKS blocks and MAX_BLOCK_TEXT characters."""
+    messages: list[list[Payload]] = []
+    current: list[Payload] = []
+    size = 0
+    for block in blocks:
+        length = len(_block_text(block))
+        if current and (len(current) >= MAX_BLOCKS or size + length > MAX_BLOCK_TEXT):
+            messages.append(current)
+            current, size = [], 0
+        current.append(block)
+        size += length
+    if current:
+        messages.append(current)
+    return messages
+
+
+def _note_block(note: str) -> Payload | None:
+    pieces = split_message(to_mrkdwn(note), NOTE_LIMIT) if note.strip() else []
+    return _context(pieces[0]) if pieces else None
+
+
+def answer_messages(
+    answer_markdown: str,
+    *,
+    reasoning: str | None,
+    reasoning_tokens: int | None,
+    seconds: float | None,
+    note: str | None = None,
+) -> list[Payload]:
+    """The answer as one or more Slack messages (``{"text", "blocks"[, "attachments"]}`` each), in order.
+
+    The Markdown is converted to mrkdwn and cut into section blocks of <= 3,000 characters; blocks are
+    grouped so each message has <= 45 blocks and <= 12,000 characters of block text. The reasoning
+    attachment (default limit, see :func:`reasoning_attachment`) goes on the first message, next to the
+    start of the answer; ``note`` goes as a context block at the end of the last one. An empty answer still
+    gives one message (the note, or a line saying the answer was empty).
+    """
+    blocks = [_section(piece) for piece in split_message(to_mrkdwn(answer_markdown), SECTION_LIMIT)]
+    note_block = _note_block(note) if note else None
+    if note_block is not None:
+        blocks.append(note_block)
+    if not blocks:
+        blocks.append(_section(EMPTY_ANSWER))
+    messages: list[Payload] = []
+    for group in _pack(blocks):
+        messages.append({"text": plain_preview(_block_text(group[0])), "blocks": group})
+    if reasoning is not None and reasoning.strip():
+        attachment = reasoning_attachment(reasoning, tokens=reasoning_tokens, seconds=seconds)
+        messages[0]["attachments"] = [attachment.payload]
+    return messages
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reasoning
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReasoningAttachment:
+    """A legacy attachment holding the reasoning, and whether it had to be shortened to fit.
+
+    When ``truncated`` is true the text keeps the beginning and the end of the reasoning around a marker
+    line; the caller should then post the full reasoning elsewhere (the marker says "in the thread").
+    """
+
+    payload: Payload
+    truncated: bool
+    omitted_chars: int
+
+
+def reasoning_title(tokens: int | None, seconds: float | None) -> str:
+    """``Reasoning · 1,240 tokens · 38 s``; unknown parts are left out."""
+    parts = ["Reasoning"]
+    if tokens is not None:
+        parts.append(_plural(tokens, "token"))
+    if seconds is not None:
+        parts.append(format_duration(seconds))
+    return " · ".join(parts)
+
+
+def _omitted_marker(count: int, hint: str) -> str:
+    tail = f" — {escape(hint)}" if hint else ""
+    return f"_… {count:,} characters omitted{tail} …_"
+
+
+def _shorten(
+    text: str, limit: int, hint: str, *, already_omitted: int = 0, scale: float = 1.0
+) -> tuple[str, int]:
+    """Keep the start and the end of ``text`` (balanced fences each) around an omission marker."""
+    # Reserve the marker at its longest (the count can't exceed the text length) plus two blank lines.
+    budget = limit - len(_omitted_marker(len(text) + already_omitted, hint)) - 4
+    if budget < 2 * MIN_LIMIT:
+        raise ValueError(f"limit {limit} is too small for the omission marker and any reasoning")
+    head, head_end = head_cut(text, budget // 2)
+    tail, tail_start = tail_cut(text, budget - len(head), not_before=head_end)
+    omitted = round(max(tail_start - head_end, 0) * scale) + already_omitted
+    parts = [part for part in (head, _omitted_marker(omitted, hint), tail) if part]
+    return "\n\n".join(parts), omitted
+
+
+def _precut(reasoning: str, limit: int) -> tuple[str, int]:
+    """Drop the middle of very long raw reasoning before converting it.
+
+    Only ``limit`` characters survive anyway, and converting 60,000 characters of Markdown
+    costs ~0.1 s of the event loop that every other answer shares. Cuts fall on line breaks.
+    """
+    keep = 2 * limit
+    if len(reasoning) <= 3 * limit:
+        return reasoning, 0
+    head_end = reasoning.rfind("\n", 0, keep)
+    head_end = head_end if head_end > keep // 2 else keep
+    tail_start = reasoning.find("\n", len(reasoning) - keep)
+    tail_start = tail_start + 1 if 0 <= tail_start < len(reasoning) - keep // 2 else len(reasoning) - keep
+    return reasoning[:head_end] + "\n\n" + reasoning[tail_start:], tail_start - head_end
+
+
+def reasoning_attachment(
+    reasoning: str,
+    *,
+    tokens: int | None,
+    seconds: float | None,
+    limit: int = 7000,
+    omitted_hint: str = DEFAULT_OMITTED_HINT,
+    footer: str = DEFAULT_FOOTER,
+) -> ReasoningAttachment:
+    """The reasoning as a grey legacy attachment that Slack collapses behind "Show more".
+
+    Slack folds attachment text of 700+ characters or 5+ line breaks, which is exactly the expandable view
+    wanted. The text goes through :func:`to_mrkdwn` (escaping, code fences); if it is longer than
+    ``limit`` characters its middle is replaced by ``… N characters omitted — {omitted_hint} …`` and the
+    result says ``truncated=True`` (a limit too small for the marker raises ValueError).
+    """
+    reasoning, precut = _precut(reasoning, limit)
+    text = to_mrkdwn(reasoning)
+    truncated = precut > 0 or len(text) > limit
+    omitted = 0
+    if truncated:
+        # After a precut the count is of raw characters: scale the converted text's back.
+        scale = len(reasoning) / len(text) if precut and text else 1.0
+        text, omitted = _shorten(text, limit, omitted_hint, already_omitted=precut, scale=scale)
+    fallback = "Reasoning" if tokens is None else f"Reasoning ({_plural(tokens, 'token')})"
+    payload: Payload = {
+        "color": REASONING_COLOR,
+        "title": reasoning_title(tokens, seconds),
+        "text": text,
+        "fallback": fallback,
+        "mrkdwn_in": ["text"],
+        "footer": footer[:FOOTER_LIMIT],
+    }
+    return ReasoningAttachment(payload=payload, truncated=truncated, omitted_chars=omitted)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Progress and errors
+# ---------------------------------------------------------------------------------------------------------
+
+
+def progress_message(
+    *, state: str, elapsed: float, reasoning_chars: int, queued_position: int | None = None
+) -> Payload:
+    """The placeholder shown while an answer is on its way.
+
+    ``state`` is ``"queued"`` (``queued_position`` = answers ahead of this one; 0 or None = next),
+    ``"thinking"`` or ``"writing"``. Raises ValueError for any other state.
+    """
+    if state == "queued":
+        if queued_position:
+            line = f":hourglass_flowing_sand: Queued — {_plural(queued_position, 'answer')} ahead"
+        else:
+            line = ":hourglass_flowing_sand: Queued — you're next"
+    elif state == "thinking":
+        line = f":thought_balloon: Thinking… {format_duration(elapsed)}"
+        if reasoning_chars > 0:
+            line += f" · {_plural(reasoning_chars, 'character')} of reasoning"
+    elif state == "writing":
+        line = f":writing_hand: Writing the answer… {format_duration(elapsed)}"
+    else:
+        raise ValueError(f"unknown progress state {state!r}: expected 'queued', 'thinking' or 'writing'")
+    return {"text": line, "blocks": [_context(line)]}
+
+
+def error_message(title: str, detail: str, *, retry_value: str | None) -> Payload:
+    """A failure the user can read (``:warning: *title*`` + detail) and, given ``retry_value``, retry.
+
+    The Retry button carries ``action_id`` :data:`RETRY_ACTION_ID` and ``value`` ``retry_value`` (at most
+    2,000 characters, Slack's limit; longer raises ValueError).
+    """
+    # Asterisks or line breaks in the title would end the bold early.
+    clean_title = escape_text(" ".join(title.replace("*", "").split())) or "Something went wrong"
+    clean_title = plain_preview(clean_title, TITLE_LIMIT)
+    heading = f":warning: *{clean_title}*"
+    body = escape_text(detail.strip())
+    room = SECTION_LIMIT - len(heading) - 1
+    if len(body) > room:
+        body = plain_preview(body, room)
+    section_text = f"{heading}\n{body}" if body else heading
+    blocks: list[Payload] = [{"type": "section", "text": {"type": "mrkdwn", "text": section_text}}]
+    if retry_value is not None:
+        blocks.append(retry_actions(retry_value))
+    return {"text": plain_preview(f":warning: {clean_title}: {body}"), "blocks": blocks}
+
+
+def retry_actions(retry_value: str) -> Payload:
+    """An actions block with the Retry button (``action_id`` :data:`RETRY_ACTION_ID`, ``value`` as given).
+
+    Also appended by callers to the last answer message when an answer was cut short; answer messages
+    keep five of Slack's 50 blocks free for this.
+    """
+    if len(retry_value) > BUTTON_VALUE_LIMIT:
+        raise ValueError(f"retry_value has {len(retry_value)} characters; Slack allows {BUTTON_VALUE_LIMIT}")
+    button = {
+        "type": "button",
+        "action_id": RETRY_ACTION_ID,
+        "text": {"type": "plain_text", "text": "Retry", "emoji": True},
+        "value": retry_value,
+        "style": "primary",
+    }
+    return {"type": "actions", "elements": [button]}

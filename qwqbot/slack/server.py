@@ -1,0 +1,134 @@
+"""`qwqbot run`: start-up checks, Socket Mode or HTTP mode, graceful shutdown on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Literal
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from qwqbot.config import Settings
+from qwqbot.errors import QwqbotError
+from qwqbot.model.client import ModelClient
+from qwqbot.slack.answerer import Answerer, BotIdentity
+from qwqbot.slack.app import build_app, make_client, make_progress_client
+from qwqbot.store import open_store
+
+log = logging.getLogger(__name__)
+Mode = Literal["socket", "http"]
+
+
+async def authenticate(client: AsyncWebClient, api_url: str) -> BotIdentity:
+    """auth.test at start: a bad token stops the bot with one clear line, not at the first
+    mention."""
+    try:
+        auth = await client.auth_test()
+    except SlackApiError as exc:
+        raise QwqbotError(
+            f"Slack rejected SLACK_BOT_TOKEN ({exc.response.get('error')}).",
+            hint="Copy the Bot User OAuth Token (xoxb-...) from your app's OAuth & Permissions "
+            "page, and reinstall the app if it was revoked.") from None
+    except (SlackClientError, OSError) as exc:
+        raise QwqbotError(f"Could not reach Slack at {api_url} ({type(exc).__name__}).",
+                          hint="Check the network, or SLACK_API_URL.") from None
+    return BotIdentity(user_id=str(auth["user_id"]), bot_id=str(auth.get("bot_id") or ""),
+                       team_id=str(auth.get("team_id") or ""), name=str(auth.get("user") or "qwqbot"))
+
+
+class Bot:
+    """The running bot: built by ``start``, taken down by ``stop``. Tests drive it directly."""
+
+    def __init__(self, settings: Settings, *, mode: Mode, port: int) -> None:
+        settings.require("slack_bot_token", "aiml_api_key",
+                         "slack_app_token" if mode == "socket" else "slack_signing_secret")
+        self.settings = settings
+        self.mode = mode
+        self.port = port
+        self._runner: web.AppRunner | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+
+    async def start(self) -> None:
+        settings = self.settings
+        self.store = open_store(settings.db_path)
+        self.client = make_client(settings)
+        self.model = ModelClient.from_settings(settings)
+        try:
+            await self._start()
+        except BaseException:
+            await self.model.aclose()
+            self.store.close()
+            raise
+
+    async def _start(self) -> None:
+        settings = self.settings
+        self.identity = await authenticate(self.client, settings.slack_api_url)
+        self.answerer = Answerer(settings=settings, store=self.store, client=self.client,
+                                 model=self.model, identity=self.identity,
+                                 progress_client=make_progress_client(settings))
+        self.app = build_app(settings, client=self.client, store=self.store,
+                             answerer=self.answerer)
+        recovered = await self.answerer.recover()
+        if recovered:
+            log.warning("%d answers were left unfinished by the last run; marked interrupted",
+                        recovered)
+        if self.mode == "http":
+            await self._start_http()
+        else:
+            assert settings.slack_app_token is not None
+            self._socket = AsyncSocketModeHandler(self.app, settings.slack_app_token.get())
+            # The SDK's connect logs a bad app token and retries forever: ask for a
+            # connection URL first so a wrong token stops the start with a clear line.
+            try:
+                await self._socket.client.issue_new_wss_url()
+            except SlackApiError as exc:
+                raise QwqbotError(
+                    f"Slack rejected SLACK_APP_TOKEN ({exc.response.get('error')}).",
+                    hint="Create an app-level token (xapp-...) with connections:write under "
+                    "Basic Information, and check Socket Mode is enabled.") from None
+            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+            log.info("qwqbot running as @%s in Socket Mode", self.identity.name)
+
+    async def _start_http(self) -> None:
+        web_app = self.app.web_app(path="/slack/events", port=self.port)
+
+        async def healthz(_: web.Request) -> web.Response:
+            return web.json_response({"ok": True, "in_flight": self.answerer.in_flight})
+
+        web_app.router.add_get("/healthz", healthz)
+        self._runner = web.AppRunner(web_app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host="0.0.0.0", port=self.port).start()
+        log.info("qwqbot running as @%s in HTTP mode on port %d (POST /slack/events)",
+                 self.identity.name, self.port)
+
+    async def stop(self) -> None:
+        """Graceful: no new questions, answers in flight get the grace period, then the rest
+        are marked interrupted (with a Retry button) and everything closes."""
+        log.info("shutting down: no new questions; %d answers in flight",
+                 self.answerer.in_flight)
+        self.answerer.accepting = False
+        if self._socket is not None:
+            await self._socket.close_async()  # type: ignore[no-untyped-call]
+        await self.answerer.shutdown(self.settings.shutdown_grace)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.model.aclose()
+        self.store.close()
+        log.info("stopped")
+
+
+async def serve(settings: Settings, *, mode: Mode, port: int) -> int:
+    bot = Bot(settings, mode=mode, port=port)
+    await bot.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await bot.stop()
+    return 0
