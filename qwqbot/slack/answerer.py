@@ -1,11 +1,11 @@
-"""The answer pipeline: one Slack post in, one answer (with reasoning) out.
+"""The answer pipeline: one question in, one answer (with its reasoning) out.
 
-    listener -> on_event (sync, quick: store + claim) -> task: placeholder -> backfill ->
-    queue slot -> prompt from the store -> model stream (progress edits) -> delivery -> store
+    start(job) -> task: placeholder -> backfill -> queue for a model slot -> prompt from the
+    store -> model stream (progress edits) -> release the slot -> deliver -> store
 
-Acknowledging Slack never waits on any of this: listeners only call ``on_event``, which
-does a few indexed SQLite writes and spawns a task. Every answer is a row in ``answers``
-whose status says where it got to, so a restart can find the ones left unfinished.
+Every answer is a row in ``answers`` whose status says how far it got, so a restart can
+find the ones left unfinished. Where the answer appears (a thread, or privately) is the
+job's Surface; the pipeline is the same for both.
 """
 
 from __future__ import annotations
@@ -15,29 +15,20 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from qwqbot.config import Settings
-from qwqbot.conversation import (
-    MessageTooLongError,
-    Place,
-    Prompt,
-    Turn,
-    build_prompt,
-    to_plain,
-)
+from qwqbot.conversation import MessageTooLongError, Prompt
 from qwqbot.errors import AnswerCutOffError, ModelError, QwqbotError
 from qwqbot.model.client import ModelClient
 from qwqbot.model.events import AnswerDelta, Completion, ModelEvent
 from qwqbot.slack.backfill import backfill_thread
+from qwqbot.slack.context import ContextBuilder
 from qwqbot.slack.delivery import Delivery, slack_error
-from qwqbot.slack.events import Decision, Deleted, Edited, Posted, decide, parse_event
-from qwqbot.slack.people import People, mentioned_ids
+from qwqbot.slack.people import People
 from qwqbot.slack.progress import ProgressUpdater, UpdateBudget
 from qwqbot.slack.render import (
     answer_messages,
@@ -47,12 +38,13 @@ from qwqbot.slack.render import (
     retry_actions,
     to_mrkdwn,
 )
+from qwqbot.slack.surfaces import EphemeralSurface, Surface, ThreadSurface
 from qwqbot.store import Store
 from qwqbot.tokens import estimate_tokens
 
 log = logging.getLogger(__name__)
 
-#: What the user reads for each kind of failure (titles); details come from the error.
+#: What the user reads for each kind of failure; details come from the error itself.
 FAILURE_TITLES = {
     "auth": "The model server rejected the bot's API key",
     "credits": "The model account is out of credits",
@@ -65,8 +57,6 @@ FAILURE_TITLES = {
     "protocol": "The model server sent a broken answer",
     "too_long": "Your message is too long for the model",
 }
-BARE_MENTION_IN_THREAD = "(mentions you without a question: respond to the conversation above)"
-BARE_MENTION_ALONE = "(mentions you without a question: greet them and say briefly what you can do)"
 #: Failures only an operator can fix: the user is told to pass them on.
 OPERATOR_KINDS = {"auth", "credits", "model_not_found", "bad_request"}
 
@@ -79,17 +69,18 @@ class BotIdentity:
     name: str = "qwqbot"
 
 
-@dataclass
+@dataclass(eq=False)
 class Job:
-    """One answer being produced; what progress renders from."""
+    """One answer being produced, and what its progress renders from."""
 
     answer_id: int
     channel: str
-    thread_ts: str
     request_ts: str
     user_id: str
+    surface: Surface
+    thread_ts: str | None = None  # None: a private question, answered without memory
+    question: str | None = None  # the question itself, for a private one
     backfill: bool = False
-    placeholder_ts: str | None = None
     phase: str = "thinking"  # queued | thinking | writing
     started: float = field(default_factory=time.monotonic)
     completion: Completion = field(default_factory=Completion)
@@ -108,80 +99,57 @@ class Answerer:
         self.budget = UpdateBudget(settings.update_budget_per_minute)
         self.delivery = Delivery(client, self.budget)
         self.people = People(store, client)
+        self.context = ContextBuilder(settings=settings, store=store, client=client,
+                                      people=self.people, bot_user_id=identity.user_id,
+                                      bot_id=identity.bot_id, bot_name=identity.name)
         self._slots = asyncio.Semaphore(settings.max_concurrent)
         self._waiting: list[Job] = []  # arrival order; the head gets the next free slot
         self._running = 0
         self._tasks: set[asyncio.Task[None]] = set()
-        self._places: dict[str, Place] = {}
         self.accepting = True
 
-    # -- intake (called by listeners; must stay quick) ---------------------------------
+    def thread_surface(self, channel: str, thread_ts: str,
+                       placeholder_ts: str | None = None) -> ThreadSurface:
+        return ThreadSurface(self.delivery, self.progress_client, channel=channel,
+                             thread_ts=thread_ts, placeholder_ts=placeholder_ts)
 
-    def on_event(self, event: dict[str, Any]) -> None:
-        fact = parse_event(event, bot_user_id=self.identity.user_id)
-        if isinstance(fact, Edited):
-            self.store.edit_message(channel_id=fact.channel_id, ts=fact.ts, text=fact.text,
-                                    edited_ts=fact.edited_ts)
-        elif isinstance(fact, Deleted):
-            self.store.delete_message(channel_id=fact.channel_id, ts=fact.ts)
-        elif isinstance(fact, Posted):
-            self._on_post(fact)
-
-    def _on_post(self, post: Posted) -> None:
-        thread_known = self.store.thread(post.channel_id, post.conversation_ts) is not None
-        decision, trigger = decide(post, bot_user_id=self.identity.user_id,
-                                   thread_known=thread_known,
-                                   require_mention=self.settings.require_mention)
-        if decision is Decision.IGNORE:
-            return
-        if decision is Decision.REMEMBER and post.user_id == self.identity.user_id:
-            return  # our own posts are stored by the pipeline, in their final form
-        self.store.save_message(
-            channel_id=post.channel_id, ts=post.ts,
-            thread_ts=post.conversation_ts if (post.thread_ts or decision is Decision.ANSWER)
-            else None,
-            user_id=post.user_id, text=post.text, is_bot=bool(post.bot_id), bot_id=post.bot_id,
-            subtype=post.subtype)
-        if decision is not Decision.ANSWER or not self.accepting:
-            return
-        answer_id = self.store.claim_answer(
-            channel_id=post.channel_id, request_ts=post.ts, thread_ts=post.conversation_ts,
-            user_id=post.user_id or "", trigger=trigger)
-        if answer_id is None:
-            log.info("post %s/%s already claimed; not answering twice", post.channel_id, post.ts)
-            return
-        job = Job(answer_id, post.channel_id, post.conversation_ts, post.ts, post.user_id or "",
-                  backfill=bool(post.thread_ts) and not thread_known)
-        self.spawn(self.run(job))
-
-    def retry(self, answer_id: int, *, user_id: str) -> bool:
-        """Re-ask the question behind a failed answer, in the same placeholder."""
-        old = self.store.find_answer(answer_id)
-        if old is None:
-            return False
-        latest = self.store.latest_attempt(old["channel_id"], old["request_ts"])
-        if latest is None or latest["status"] in ("queued", "running") or not self.accepting:
-            return False
-        new_id = self.store.claim_answer(
-            channel_id=old["channel_id"], request_ts=old["request_ts"],
-            thread_ts=old["thread_ts"], user_id=old["user_id"], trigger="retry",
-            attempt=latest["attempt"] + 1, placeholder_ts=latest["placeholder_ts"])
-        if new_id is None:
-            return False  # a second click while the first is being handled
-        log.info("retry of answer %d as %d requested by %s", answer_id, new_id, user_id)
-        job = Job(new_id, old["channel_id"], old["thread_ts"], old["request_ts"], old["user_id"],
-                  placeholder_ts=latest["placeholder_ts"])
-        self.spawn(self.run(job))
-        return True
-
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
+    def start(self, job: Job) -> None:
+        task = asyncio.create_task(self.run(job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     @property
     def in_flight(self) -> int:
         return len(self._tasks)
+
+    def retry(self, answer_id: int, *, user_id: str, response_url: str | None = None) -> bool:
+        """Re-ask the question behind a failed answer, where that answer was shown."""
+        old = self.store.find_answer(answer_id)
+        if old is None or not self.accepting:
+            return False
+        latest = self.store.latest_attempt(old["channel_id"], old["request_ts"])
+        if latest is None or latest["status"] in ("queued", "running"):
+            return False
+        new_id = self.store.claim_answer(
+            channel_id=old["channel_id"], request_ts=old["request_ts"],
+            thread_ts=old["thread_ts"], user_id=old["user_id"], trigger="retry",
+            attempt=latest["attempt"] + 1, placeholder_ts=latest["placeholder_ts"],
+            question=old["question"])
+        if new_id is None:
+            return False  # a second click while the first is being handled
+        log.info("retry of answer %d as %d requested by %s", answer_id, new_id, user_id)
+        surface: Surface
+        if old["thread_ts"]:
+            surface = self.thread_surface(old["channel_id"], old["thread_ts"],
+                                          latest["placeholder_ts"])
+        elif response_url:
+            surface = EphemeralSurface(response_url)
+        else:
+            return False
+        self.start(Job(answer_id=new_id, channel=old["channel_id"], request_ts=old["request_ts"],
+                       user_id=old["user_id"], surface=surface, thread_ts=old["thread_ts"],
+                       question=old["question"]))
+        return True
 
     # -- the pipeline ------------------------------------------------------------------
 
@@ -194,11 +162,10 @@ class Answerer:
             log.exception("answer %d in %s failed unexpectedly", job.answer_id, job.channel)
             self.store.update_answer(job.answer_id, status="failed", error_kind="internal",
                                      error_message="internal error", finished_at=time.time())
-            if job.placeholder_ts:
-                await self._show_failure(job, "Something went wrong on our side",
-                                         "The answer could not be finished. Press Retry to ask "
-                                         "again; the bot's operator can find details in its log.",
-                                         retry=True)
+            await self._show_failure(job, "Something went wrong on our side",
+                                     "The answer could not be finished. Press Retry to ask "
+                                     "again; the bot's operator can find details in its log.",
+                                     retry=True)
 
     async def _run(self, job: Job) -> None:
         # Join the queue before anything slow, so the placeholder can say at once whether
@@ -207,24 +174,15 @@ class Answerer:
         try:
             busy = self._running + self._waiting.index(job) >= self.settings.max_concurrent
             job.phase = "queued" if busy else "thinking"
-            if not await self._post_placeholder(job):
+            if not await self._placeholder(job):
                 return
-            if job.backfill:
-                try:
-                    await backfill_thread(self.client, self.store, job.channel, job.thread_ts)
-                except (SlackApiError, SlackClientError) as exc:
-                    # Answer with what we have rather than not at all.
-                    log.warning("backfill of %s/%s failed: %s", job.channel, job.thread_ts,
-                                slack_error(exc) if isinstance(exc, SlackApiError) else exc)
-            self.store.join_thread(job.channel, job.thread_ts)
-            placeholder_ts = job.placeholder_ts
-            assert placeholder_ts is not None
-            updater = ProgressUpdater(
-                update=lambda payload: self.progress_client.chat_update(
-                    channel=job.channel, ts=placeholder_ts, **payload),
-                render=lambda: self._progress(job), budget=self.budget,
-                interval=self.settings.progress_interval)
-            updater.start()
+            if job.thread_ts is not None:
+                await self._join_thread(job, job.thread_ts)
+            updater = ProgressUpdater(update=job.surface.progress,
+                                      render=lambda: self._progress(job), budget=self.budget,
+                                      interval=self.settings.progress_interval)
+            if job.surface.live_progress:
+                updater.start()
             try:
                 async with self._slots:
                     self._waiting.remove(job)
@@ -240,14 +198,9 @@ class Answerer:
                 self._waiting.remove(job)
         await outcome
 
-    async def _post_placeholder(self, job: Job) -> bool:
-        payload = self._progress(job)
+    async def _placeholder(self, job: Job) -> bool:
         try:
-            if job.placeholder_ts is None:
-                job.placeholder_ts = await self.delivery.post(job.channel, job.thread_ts, payload)
-                self.store.update_answer(job.answer_id, placeholder_ts=job.placeholder_ts)
-            else:
-                await self.delivery.replace(job.channel, job.placeholder_ts, payload)
+            await job.surface.placeholder(self._progress(job))
         except SlackApiError as exc:
             error = slack_error(exc)
             # not_in_channel / channel_not_found / is_archived: there is nowhere to answer.
@@ -255,7 +208,19 @@ class Answerer:
             self.store.update_answer(job.answer_id, status="failed", error_kind="slack",
                                      error_message=error, finished_at=time.time())
             return False
+        if job.surface.placeholder_ts:
+            self.store.update_answer(job.answer_id, placeholder_ts=job.surface.placeholder_ts)
         return True
+
+    async def _join_thread(self, job: Job, thread_ts: str) -> None:
+        if job.backfill:
+            try:
+                await backfill_thread(self.client, self.store, job.channel, thread_ts)
+            except (SlackApiError, SlackClientError) as exc:
+                # Answer with what we have rather than not at all.
+                log.warning("backfill of %s/%s failed: %s", job.channel, thread_ts,
+                            slack_error(exc) if isinstance(exc, SlackApiError) else exc)
+        self.store.join_thread(job.channel, thread_ts)
 
     def _progress(self, job: Job) -> dict[str, Any]:
         elapsed = time.monotonic() - job.started
@@ -304,62 +269,10 @@ class Answerer:
         return self._finish(job, completion, started_wall)
 
     async def _prompt(self, job: Job) -> Prompt:
-        rows = [r for r in self.store.thread_messages(job.channel, job.thread_ts)
-                if r["ts"] <= job.request_ts]
-        authors = {r["user_id"] for r in rows if r["user_id"]}
-        names = await self.people.names(authors | mentioned_ids(r["text"] for r in rows))
-        turns = [
-            Turn(author=self._author(r, names), text=r["text"], from_self=self._is_self(r),
-                 ts=r["ts"])
-            for r in rows
-        ]
-        if turns and not to_plain(turns[-1].text, names, bot_user_id=self.identity.user_id):
-            # A bare "@qwqbot": asked to weigh in on the thread, or just saying hello.
-            ask = BARE_MENTION_IN_THREAD if len(turns) > 1 else BARE_MENTION_ALONE
-            turns[-1] = Turn(author=turns[-1].author, text=ask, from_self=False,
-                             ts=turns[-1].ts)
-        place = await self._place(job.channel, names.get(job.user_id))
-        return build_prompt(
-            turns, names=names, bot_user_id=self.identity.user_id,
-            system_prompt=self.settings.system_prompt, today=self._today(job.user_id),
-            place=place,
-            budget_tokens=self.settings.context_tokens - self.settings.max_tokens)
-
-    def _is_self(self, row: dict[str, Any]) -> bool:
-        return bool(row["is_bot"]) and (row["user_id"] == self.identity.user_id
-                                        or row["bot_id"] == self.identity.bot_id)
-
-    def _author(self, row: dict[str, Any], names: dict[str, str]) -> str:
-        if self._is_self(row):
-            return self.identity.name
-        if row["user_id"]:
-            return names.get(str(row["user_id"]), str(row["user_id"]))
-        return "a bot" if row["is_bot"] else "someone"
-
-    def _today(self, user_id: str) -> date:
-        row = self.store.users([user_id], fresh_after=0).get(user_id)
-        try:
-            zone = ZoneInfo(row["tz"]) if row and row.get("tz") else None
-        except (ZoneInfoNotFoundError, ValueError):
-            zone = None
-        return datetime.now(zone).date()
-
-    async def _place(self, channel: str, user_name: str | None) -> Place:
-        if channel not in self._places:
-            try:
-                info = (await self.client.conversations_info(channel=channel)).get("channel") or {}
-            except (SlackApiError, SlackClientError):
-                info = {"is_im": channel.startswith("D")}
-            if info.get("is_im"):
-                place = Place("dm", with_user=user_name)
-            elif info.get("is_mpim"):
-                place = Place("group_dm")
-            else:
-                place = Place("private_channel" if info.get("is_private") else "channel",
-                              name=info.get("name"))
-            self._places[channel] = place
-        place = self._places[channel]
-        return Place("dm", with_user=user_name) if place.kind == "dm" else place
+        if job.thread_ts is None:
+            return await self.context.for_question(job.channel, job.question or "", job.user_id)
+        return await self.context.for_thread(job.channel, job.thread_ts, job.request_ts,
+                                             job.user_id)
 
     def _record_call(self, job: Job, completion: Completion, started: float, prompt: Prompt,
                      *, error_kind: str | None = None) -> None:
@@ -378,7 +291,6 @@ class Answerer:
 
     async def _finish(self, job: Job, completion: Completion, started: float,
                       cut_off: AnswerCutOffError | None = None) -> None:
-        assert job.placeholder_ts is not None
         seconds = time.time() - started
         reasoning, answer = completion.reasoning, completion.answer
         usage = completion.usage
@@ -393,18 +305,19 @@ class Answerer:
             reasoning_tokens=reasoning_tokens,
             error_kind="cut_off" if cut_off else None,
             error_message=cut_off.user_message if cut_off else None)
-        if answer:
-            self.store.save_message(channel_id=job.channel, ts=job.placeholder_ts,
+        placeholder_ts = job.surface.placeholder_ts
+        if answer and job.thread_ts is not None and placeholder_ts is not None:
+            # The thread's memory gets the answer, never the reasoning (QwQ's guidance).
+            self.store.save_message(channel_id=job.channel, ts=placeholder_ts,
                                     thread_ts=job.thread_ts, user_id=self.identity.user_id,
                                     text=answer, is_bot=True, bot_id=self.identity.bot_id)
         note = None
         if cut_off is not None:
-            note = (f":warning: {cut_off.user_message} {cut_off.hint} Press Retry to ask again.")
+            note = f":warning: {cut_off.user_message} {cut_off.hint} Press Retry to ask again."
         attachment = (reasoning_attachment(reasoning, tokens=reasoning_tokens, seconds=seconds)
                       if reasoning else None)
         if attachment is not None and attachment.truncated and not await \
-                self.delivery.upload_reasoning(job.channel, job.thread_ts, reasoning,
-                                               job.answer_id):
+                job.surface.upload_reasoning(reasoning, job.answer_id):
             attachment = reasoning_attachment(
                 reasoning, tokens=reasoning_tokens, seconds=seconds,
                 omitted_hint=f"the bot keeps the full text (answer {job.answer_id})")
@@ -417,8 +330,7 @@ class Answerer:
         if cut_off is not None:
             payloads[-1]["blocks"].append(retry_actions(str(job.answer_id)))
         try:
-            await self.delivery.deliver(job.channel, job.thread_ts, job.placeholder_ts, payloads,
-                                        plain_text=to_mrkdwn(shown))
+            await job.surface.deliver(payloads, plain_text=to_mrkdwn(shown))
         except (SlackApiError, SlackClientError) as exc:
             error = slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
             log.error("could not deliver answer %d to %s: %s (answer kept in the database)",
@@ -426,14 +338,13 @@ class Answerer:
             self.store.update_answer(job.answer_id, status="failed", error_kind="slack",
                                      error_message=error)
             return
-        log.info("answered %d in %s/%s: %.0f s, %d reasoning chars, %d answer chars",
-                 job.answer_id, job.channel, job.thread_ts, seconds, len(reasoning), len(answer))
+        log.info("answered %d in %s: %.0f s, %d reasoning chars, %d answer chars",
+                 job.answer_id, job.channel, seconds, len(reasoning), len(answer))
 
     async def _fail(self, job: Job, err: QwqbotError, *, retry: bool) -> None:
         self.store.update_answer(job.answer_id, status="failed", error_kind=err.kind,
                                  error_message=err.user_message, finished_at=time.time())
-        log.warning("answer %d in %s/%s failed: %s", job.answer_id, job.channel, job.thread_ts,
-                    err.kind)
+        log.warning("answer %d in %s failed: %s", job.answer_id, job.channel, err.kind)
         detail = f"{err.user_message} {err.hint}".strip()
         if err.kind in OPERATOR_KINDS:
             detail += " Please tell the person who runs this bot."
@@ -441,11 +352,10 @@ class Answerer:
                                  retry=retry)
 
     async def _show_failure(self, job: Job, title: str, detail: str, *, retry: bool) -> None:
-        assert job.placeholder_ts is not None
         payload = error_message(title, detail, retry_value=str(job.answer_id) if retry else None)
         try:
-            await self.delivery.replace(job.channel, job.placeholder_ts, payload)
-        except (SlackApiError, SlackClientError) as exc:
+            await job.surface.failure(payload)
+        except (SlackApiError, SlackClientError, AssertionError) as exc:
             log.error("could not show the failure of answer %d in %s: %s", job.answer_id,
                       job.channel, type(exc).__name__)
 
@@ -475,7 +385,7 @@ class Answerer:
         self.store.update_answer(row["id"], status="interrupted", error_kind="interrupted",
                                  error_message="the bot restarted", finished_at=time.time())
         if not row["placeholder_ts"]:
-            return
+            return  # a private answer: its response_url is not kept, so it cannot be edited
         payload = error_message(
             "This answer was interrupted",
             "The bot restarted while it was thinking. Press Retry to ask again.",

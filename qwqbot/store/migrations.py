@@ -128,3 +128,10 @@ def m001_initial(db: Database) -> None:
          "fetched_at": float},
         pk="user_id",
     )
+
+
+@migrations()
+def m002_answer_question(db: Database) -> None:
+    # A private /qwq question has no thread to hold it: the answer row keeps the question,
+    # so Retry can ask it again.
+    db.table("answers").add_column("question", str)

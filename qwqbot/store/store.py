@@ -134,8 +134,9 @@ class Store:
 
     # -- answers -----------------------------------------------------------------------
 
-    def claim_answer(self, *, channel_id: str, request_ts: str, thread_ts: str, user_id: str,
-                     trigger: str, attempt: int = 0, placeholder_ts: str | None = None,
+    def claim_answer(self, *, channel_id: str, request_ts: str, thread_ts: str | None,
+                     user_id: str, trigger: str, attempt: int = 0,
+                     placeholder_ts: str | None = None, question: str | None = None,
                      ) -> int | None:
         """Create the answer row for one user post; None if that post is already claimed.
 
@@ -145,9 +146,10 @@ class Store:
         """
         cursor = self.db.execute(
             "INSERT OR IGNORE INTO answers (channel_id, thread_ts, request_ts, attempt, user_id,"
-            " trigger, status, placeholder_ts, created_at) VALUES (?,?,?,?,?,?, 'queued', ?, ?)",
+            " trigger, status, placeholder_ts, question, created_at)"
+            " VALUES (?,?,?,?,?,?, 'queued', ?, ?, ?)",
             [channel_id, thread_ts, request_ts, attempt, user_id, trigger, placeholder_ts,
-             self.clock()],
+             question, self.clock()],
         )
         self.db.conn.commit()
         return cursor.lastrowid if cursor.rowcount == 1 else None

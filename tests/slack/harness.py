@@ -132,6 +132,24 @@ class Harness:
         await self.deliver(event)
         return ts
 
+    async def command(self, text: str, *, channel: str = "C1", user: str = "U1",
+                      channel_name: str = "general", key: str | None = None,
+                      ) -> tuple[httpx.Response, str]:
+        """A person types ``/qwq text``: Slack's signed, form-encoded slash-command POST.
+        Returns Slack's view of the ack and the response_url key."""
+        key = key or uuid.uuid4().hex[:8]
+        body = urlencode({
+            "token": "legacy", "team_id": "T1", "team_domain": "fake", "channel_id": channel,
+            "channel_name": channel_name, "user_id": user, "user_name": user.lower(),
+            "command": "/qwq", "text": text, "api_app_id": "A1", "is_enterprise_install": "false",
+            "response_url": self.slack.response_url(key), "trigger_id": f"trig.{key}"})
+        response = await self.http.post(self.url, content=body, headers={
+            "Content-Type": "application/x-www-form-urlencoded", **sign(body)})
+        return response, key
+
+    def responses(self, key: str) -> list[dict[str, Any]]:
+        return list(self.slack.responses.get(key, []))
+
     async def action(self, payload: dict[str, Any]) -> httpx.Response:
         body = urlencode({"payload": json.dumps(payload)})
         return await self.http.post(

@@ -20,6 +20,6 @@ def register(app: AsyncApp, answerer: Answerer) -> None:
         except ValueError:
             return
         user = (body.get("user") or {}).get("id", "")
-        if not answerer.retry(answer_id, user_id=user):
+        if not answerer.retry(answer_id, user_id=user, response_url=body.get("response_url")):
             await respond(text="That question is already being answered again.",
                           response_type="ephemeral", replace_original=False)

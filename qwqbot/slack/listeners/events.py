@@ -6,16 +6,16 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from qwqbot.slack.answerer import Answerer
+from qwqbot.slack.intake import Intake
 
 
-def register(app: AsyncApp, answerer: Answerer) -> None:
-    # Both events arrive for one post that mentions the bot; the Answerer answers the
+def register(app: AsyncApp, intake: Intake) -> None:
+    # Both events arrive for one post that mentions the bot; the Intake answers the
     # post once, keyed on (channel, ts).
     @app.event("app_mention")
     async def on_mention(event: dict[str, Any]) -> None:
-        answerer.on_event(event)
+        intake.on_event(event)
 
     @app.event("message")
     async def on_message(event: dict[str, Any]) -> None:
-        answerer.on_event(event)
+        intake.on_event(event)

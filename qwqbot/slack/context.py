@@ -1,0 +1,96 @@
+"""The model's prompt for one answer, from the store: the Slack-facing half of
+conversation.py (names, place, the asker's date), which itself stays pure."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from qwqbot.config import Settings
+from qwqbot.conversation import Place, Prompt, Turn, build_prompt, to_plain
+from qwqbot.slack.people import People, mentioned_ids
+from qwqbot.store import Store
+
+BARE_MENTION_IN_THREAD = "(mentions you without a question: respond to the conversation above)"
+BARE_MENTION_ALONE = "(mentions you without a question: greet them and say briefly what you can do)"
+
+
+class ContextBuilder:
+    def __init__(self, *, settings: Settings, store: Store, client: AsyncWebClient,
+                 people: People, bot_user_id: str, bot_id: str, bot_name: str) -> None:
+        self.settings = settings
+        self.store = store
+        self.client = client
+        self.people = people
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.bot_name = bot_name
+        self._places: dict[str, Place] = {}
+
+    async def for_thread(self, channel: str, thread_ts: str, request_ts: str,
+                         asker: str) -> Prompt:
+        """The thread up to and including the post being answered (later posts are the
+        conversation's future, not this answer's context)."""
+        rows = [r for r in self.store.thread_messages(channel, thread_ts) if r["ts"] <= request_ts]
+        return await self._build(channel, rows, asker)
+
+    async def for_question(self, channel: str, question: str, asker: str) -> Prompt:
+        """A private question: no thread, no memory."""
+        row = {"ts": "0", "user_id": asker, "text": question, "is_bot": 0, "bot_id": None}
+        return await self._build(channel, [row], asker)
+
+    async def _build(self, channel: str, rows: list[dict[str, Any]], asker: str) -> Prompt:
+        authors = {r["user_id"] for r in rows if r["user_id"]}
+        names = await self.people.names(authors | {asker} | mentioned_ids(r["text"] for r in rows))
+        turns = [Turn(author=self._author(r, names), text=r["text"], from_self=self._is_self(r),
+                      ts=r["ts"]) for r in rows]
+        if turns and not to_plain(turns[-1].text, names, bot_user_id=self.bot_user_id):
+            # A bare "@qwqbot": asked to weigh in on the thread, or just saying hello.
+            ask = BARE_MENTION_IN_THREAD if len(turns) > 1 else BARE_MENTION_ALONE
+            turns[-1] = Turn(author=turns[-1].author, text=ask, from_self=False, ts=turns[-1].ts)
+        return build_prompt(
+            turns, names=names, bot_user_id=self.bot_user_id,
+            system_prompt=self.settings.system_prompt, today=self._today(asker),
+            place=await self._place(channel, names.get(asker)),
+            budget_tokens=self.settings.context_tokens - self.settings.max_tokens)
+
+    def _is_self(self, row: dict[str, Any]) -> bool:
+        return bool(row["is_bot"]) and (row["user_id"] == self.bot_user_id
+                                        or row["bot_id"] == self.bot_id)
+
+    def _author(self, row: dict[str, Any], names: dict[str, str]) -> str:
+        if self._is_self(row):
+            return self.bot_name
+        if row["user_id"]:
+            return names.get(str(row["user_id"]), str(row["user_id"]))
+        return "a bot" if row["is_bot"] else "someone"
+
+    def _today(self, user_id: str) -> date:
+        """Today where the asker is: "what's on today?" at 23:30 in Tokyo is not UTC's today."""
+        row = self.store.users([user_id], fresh_after=0).get(user_id)
+        try:
+            zone = ZoneInfo(row["tz"]) if row and row.get("tz") else None
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = None
+        return datetime.now(zone).date()
+
+    async def _place(self, channel: str, user_name: str | None) -> Place:
+        if channel not in self._places:
+            try:
+                info = (await self.client.conversations_info(channel=channel)).get("channel") or {}
+            except (SlackApiError, SlackClientError):
+                info = {"is_im": channel.startswith("D")}
+            if info.get("is_im"):
+                place = Place("dm")
+            elif info.get("is_mpim"):
+                place = Place("group_dm")
+            else:
+                place = Place("private_channel" if info.get("is_private") else "channel",
+                              name=info.get("name"))
+            self._places[channel] = place
+        place = self._places[channel]
+        return Place("dm", with_user=user_name) if place.kind == "dm" else place

@@ -1,0 +1,60 @@
+"""Slack message events -> the store and, when the bot should answer, a claimed answer.
+
+Called by the listeners; it must stay quick (a few indexed SQLite writes) because nothing
+slow may run before Slack has its acknowledgement.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from qwqbot.slack.answerer import Answerer, Job
+from qwqbot.slack.events import Decision, Deleted, Edited, Posted, decide, parse_event
+
+log = logging.getLogger(__name__)
+
+
+class Intake:
+    def __init__(self, answerer: Answerer) -> None:
+        self.answerer = answerer
+        self.store = answerer.store
+        self.bot_user_id = answerer.identity.user_id
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        fact = parse_event(event, bot_user_id=self.bot_user_id)
+        if isinstance(fact, Edited):
+            self.store.edit_message(channel_id=fact.channel_id, ts=fact.ts, text=fact.text,
+                                    edited_ts=fact.edited_ts)
+        elif isinstance(fact, Deleted):
+            self.store.delete_message(channel_id=fact.channel_id, ts=fact.ts)
+        elif isinstance(fact, Posted):
+            self._on_post(fact)
+
+    def _on_post(self, post: Posted) -> None:
+        thread_known = self.store.thread(post.channel_id, post.conversation_ts) is not None
+        decision, trigger = decide(post, bot_user_id=self.bot_user_id, thread_known=thread_known,
+                                   require_mention=self.answerer.settings.require_mention)
+        if decision is Decision.IGNORE:
+            return
+        if decision is Decision.REMEMBER and post.user_id == self.bot_user_id:
+            return  # our own posts are stored by the pipeline, in their final form
+        in_thread = post.thread_ts is not None or decision is Decision.ANSWER
+        self.store.save_message(
+            channel_id=post.channel_id, ts=post.ts,
+            thread_ts=post.conversation_ts if in_thread else None, user_id=post.user_id,
+            text=post.text, is_bot=bool(post.bot_id), bot_id=post.bot_id, subtype=post.subtype)
+        if decision is not Decision.ANSWER or not self.answerer.accepting:
+            return
+        answer_id = self.store.claim_answer(
+            channel_id=post.channel_id, request_ts=post.ts, thread_ts=post.conversation_ts,
+            user_id=post.user_id or "", trigger=trigger)
+        if answer_id is None:
+            log.info("post %s/%s already claimed; not answering twice", post.channel_id, post.ts)
+            return
+        self.answerer.start(Job(
+            answer_id=answer_id, channel=post.channel_id, request_ts=post.ts,
+            user_id=post.user_id or "",
+            surface=self.answerer.thread_surface(post.channel_id, post.conversation_ts),
+            thread_ts=post.conversation_ts,
+            backfill=post.thread_ts is not None and not thread_known))
