@@ -33,6 +33,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="show the model's reasoning as it arrives")
 
     sub.add_parser("check", help="check configuration, the Slack token and the model endpoint")
+
+    digest = sub.add_parser("digest", help="channel digests")
+    digest_sub = digest.add_subparsers(dest="digest_command", required=True, metavar="ACTION")
+    run_digest = digest_sub.add_parser("run", help="make one digest of a channel now")
+    run_digest.add_argument("channel", help="channel id, e.g. C0123456789")
+    run_digest.add_argument("--dry-run", action="store_true",
+                            help="print the digest instead of posting it")
+    run_digest.add_argument("--hours", type=float,
+                            help="period to cover (default: since the last digest, or 24 h)")
+    run_digest.add_argument("--tz", default="UTC", help="time zone for times shown (IANA name)")
     return parser
 
 
@@ -74,6 +84,11 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         for result in results:
             print(result.line())
         return 0 if all(r.ok for r in results) else 1
+    if args.command == "digest":
+        from qwqbot.digest.command_line import run_digest
+
+        return asyncio.run(run_digest(settings, args.channel, dry_run=args.dry_run,
+                                      hours=args.hours, tz=args.tz))
     raise AssertionError(args.command)  # argparse only lets known commands through
 
 

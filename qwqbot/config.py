@@ -87,6 +87,9 @@ class Settings:
     require_mention: bool = False
     shutdown_grace: float = 25.0
     retention_days: int = 90
+    # --- digests ---
+    digest_post_empty: bool = False
+    digest_grace_hours: float = 12.0
     admins: tuple[str, ...] = field(default_factory=tuple)
 
     def require(self, *names: str) -> None:
@@ -215,6 +218,8 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "require_mention": ("QWQBOT_REQUIRE_MENTION", _bool),
     "shutdown_grace": ("QWQBOT_SHUTDOWN_GRACE", _number(float, 0, 3600)),
     "retention_days": ("QWQBOT_RETENTION_DAYS", _number(int, 1)),
+    "digest_post_empty": ("QWQBOT_DIGEST_POST_EMPTY", _bool),
+    "digest_grace_hours": ("QWQBOT_DIGEST_GRACE_HOURS", _number(float, 0, 24 * 7)),
     "admins": ("QWQBOT_ADMINS", _user_ids),
 }
 _ENV_OF = {attr: env for attr, (env, _) in _SPEC.items()}

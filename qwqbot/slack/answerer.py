@@ -67,6 +67,7 @@ class BotIdentity:
     bot_id: str
     team_id: str
     name: str = "qwqbot"
+    url: str = "https://slack.com/"  # the workspace's address, for permalinks
 
 
 @dataclass(eq=False)

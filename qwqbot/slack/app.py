@@ -17,7 +17,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from qwqbot.config import Settings
-from qwqbot.slack.answerer import Answerer
+from qwqbot.slack.commands import Services
 from qwqbot.slack.listeners import register_all
 from qwqbot.store import Store
 
@@ -49,7 +49,7 @@ def make_progress_client(settings: Settings) -> AsyncWebClient:
         retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=1)])
 
 
-def build_app(settings: Settings, *, client: AsyncWebClient, store: Store, answerer: Answerer,
+def build_app(settings: Settings, *, client: AsyncWebClient, store: Store, services: Services,
               ) -> AsyncApp:
     http_mode = not settings.socket_mode
     app = AsyncApp(
@@ -62,7 +62,7 @@ def build_app(settings: Settings, *, client: AsyncWebClient, store: Store, answe
         raise_error_for_unhandled_request=False,
     )
     app.middleware(_dedupe(store))
-    register_all(app, answerer)
+    register_all(app, services)
     return app
 
 

@@ -99,20 +99,21 @@ class Decision(Enum):
 
 
 def decide(post: Posted, *, bot_user_id: str, thread_known: bool, require_mention: bool,
-           ) -> tuple[Decision, str]:
-    """Whether to answer a post, and the trigger name stored with the answer."""
+           channel_tracked: bool = False) -> tuple[Decision, str]:
+    """Whether to answer a post, and the trigger name stored with the answer.
+
+    ``channel_tracked``: the channel has a digest, so every message in it is kept.
+    """
+    keep = Decision.REMEMBER if (thread_known or channel_tracked) else Decision.IGNORE
     from_bot = bool(post.bot_id) or post.subtype == "bot_message" or post.user_id == bot_user_id
     if from_bot or not post.user_id:
-        # Never answer a bot, ourselves included (loop risk); keep other bots' words in
-        # threads we take part in so the conversation reads right.
-        return (Decision.REMEMBER if thread_known and post.user_id != bot_user_id
-                else Decision.IGNORE), ""
+        # Never answer a bot, ourselves included (loop risk); keep other bots' words where
+        # we keep the conversation, so it reads right.
+        return (keep if post.user_id != bot_user_id else Decision.IGNORE), ""
     if post.is_dm:
         return Decision.ANSWER, "dm"
     if post.mentions_bot:
         return Decision.ANSWER, "mention"
-    if post.thread_ts and thread_known:
-        if require_mention:
-            return Decision.REMEMBER, ""
+    if post.thread_ts and thread_known and not require_mention:
         return Decision.ANSWER, "thread"
-    return Decision.IGNORE, ""
+    return keep, ""

@@ -16,10 +16,12 @@ log = logging.getLogger(__name__)
 
 
 class Intake:
-    def __init__(self, answerer: Answerer) -> None:
+    def __init__(self, answerer: Answerer, *, tracked: set[str] | None = None) -> None:
         self.answerer = answerer
         self.store = answerer.store
         self.bot_user_id = answerer.identity.user_id
+        #: channels with a digest (shared with the digest command, which edits it)
+        self.tracked = tracked if tracked is not None else set()
 
     def on_event(self, event: dict[str, Any]) -> None:
         fact = parse_event(event, bot_user_id=self.bot_user_id)
@@ -34,7 +36,8 @@ class Intake:
     def _on_post(self, post: Posted) -> None:
         thread_known = self.store.thread(post.channel_id, post.conversation_ts) is not None
         decision, trigger = decide(post, bot_user_id=self.bot_user_id, thread_known=thread_known,
-                                   require_mention=self.answerer.settings.require_mention)
+                                   require_mention=self.answerer.settings.require_mention,
+                                   channel_tracked=post.channel_id in self.tracked)
         if decision is Decision.IGNORE:
             return
         if decision is Decision.REMEMBER and post.user_id == self.bot_user_id:

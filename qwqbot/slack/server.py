@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
+from datetime import datetime
 from typing import Literal
 
 from aiohttp import web
@@ -13,10 +15,13 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from qwqbot.config import Settings
+from qwqbot.digest.runner import DigestRunner
+from qwqbot.digest.scheduler import DigestScheduler
 from qwqbot.errors import QwqbotError
 from qwqbot.model.client import ModelClient
 from qwqbot.slack.answerer import Answerer, BotIdentity
 from qwqbot.slack.app import build_app, make_client, make_progress_client
+from qwqbot.slack.commands import Services
 from qwqbot.store import open_store
 
 log = logging.getLogger(__name__)
@@ -37,18 +42,21 @@ async def authenticate(client: AsyncWebClient, api_url: str) -> BotIdentity:
         raise QwqbotError(f"Could not reach Slack at {api_url} ({type(exc).__name__}).",
                           hint="Check the network, or SLACK_API_URL.") from None
     return BotIdentity(user_id=str(auth["user_id"]), bot_id=str(auth.get("bot_id") or ""),
-                       team_id=str(auth.get("team_id") or ""), name=str(auth.get("user") or "qwqbot"))
+                       team_id=str(auth.get("team_id") or ""), name=str(auth.get("user") or "qwqbot"),
+                       url=str(auth.get("url") or "https://slack.com/"))
 
 
 class Bot:
     """The running bot: built by ``start``, taken down by ``stop``. Tests drive it directly."""
 
-    def __init__(self, settings: Settings, *, mode: Mode, port: int) -> None:
+    def __init__(self, settings: Settings, *, mode: Mode, port: int,
+                 scheduler_now: Callable[[], datetime] | None = None) -> None:
         settings.require("slack_bot_token", "aiml_api_key",
                          "slack_app_token" if mode == "socket" else "slack_signing_secret")
         self.settings = settings
         self.mode = mode
         self.port = port
+        self._scheduler_now = scheduler_now
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
 
@@ -70,12 +78,22 @@ class Bot:
         self.answerer = Answerer(settings=settings, store=self.store, client=self.client,
                                  model=self.model, identity=self.identity,
                                  progress_client=make_progress_client(settings))
+        self.runner = DigestRunner(settings=settings, store=self.store, client=self.client,
+                                   model=self.model, people=self.answerer.people,
+                                   bot_user_id=self.identity.user_id, team_url=self.identity.url)
+        self.scheduler = (DigestScheduler(self.runner, now=self._scheduler_now)
+                          if self._scheduler_now else DigestScheduler(self.runner))
+        self.services = Services(
+            answerer=self.answerer, store=self.store, client=self.client,
+            people=self.answerer.people, digests=self.runner.digests, scheduler=self.scheduler,
+            tracked=set(self.runner.digests.tracked()))
         self.app = build_app(settings, client=self.client, store=self.store,
-                             answerer=self.answerer)
+                             services=self.services)
         recovered = await self.answerer.recover()
         if recovered:
             log.warning("%d answers were left unfinished by the last run; marked interrupted",
                         recovered)
+        await self.scheduler.start()
         if self.mode == "http":
             await self._start_http()
         else:
@@ -114,6 +132,7 @@ class Bot:
         self.answerer.accepting = False
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
+        await self.scheduler.shutdown()
         await self.answerer.shutdown(self.settings.shutdown_grace)
         if self._runner is not None:
             await self._runner.cleanup()

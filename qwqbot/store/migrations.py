@@ -135,3 +135,64 @@ def m002_answer_question(db: Database) -> None:
     # A private /qwq question has no thread to hold it: the answer row keeps the question,
     # so Retry can ask it again.
     db.table("answers").add_column("question", str)
+
+
+@migrations()
+def m003_digests(db: Database) -> None:
+    # One schedule per channel and kind: setting "daily" again replaces the daily one.
+    db.table("digest_schedules").create(
+        {
+            "id": int,
+            "channel_id": str,
+            "kind": str,  # daily | weekly
+            "day": int,  # 0 = Monday (weekly only)
+            "hour": int,
+            "minute": int,
+            "tz": str,
+            "created_by": str,
+            "created_at": float,
+        },
+        pk="id",
+        not_null={"channel_id", "kind", "hour", "minute", "tz"},
+    )
+    db.table("digest_schedules").create_index(["channel_id", "kind"], unique=True)
+
+    # One row per digest period: (channel_id, period_key) is unique, so two overlapping
+    # runs, or a run repeated after a restart, cannot both post the same period.
+    db.table("digest_runs").create(
+        {
+            "id": int,
+            "channel_id": str,
+            "schedule_id": int,
+            "period_key": str,
+            "period_start": float,
+            "period_end": float,
+            "status": str,  # running | posted | empty | failed
+            "attempts": int,
+            "messages": int,
+            "parts": int,
+            "digest": str,
+            "reasoning": str,
+            "message_ts": str,
+            "error_kind": str,
+            "error_message": str,
+            "next_retry_at": float,
+            "created_at": float,
+            "finished_at": float,
+        },
+        pk="id",
+        not_null={"channel_id", "period_key", "status"},
+        defaults={"attempts": 1},
+    )
+    db.table("digest_runs").create_index(["channel_id", "period_key"], unique=True)
+    db.table("digest_runs").create_index(["schedule_id", "period_end"])
+
+    # Channels whose every message is kept (they have a digest), and since when: history
+    # before that moment must be read from Slack.
+    db.table("tracked_channels").create(
+        {"channel_id": str, "tracked_since": float}, pk="channel_id")
+
+    # Periods the bot was not running (found at start-up from the heartbeat): messages
+    # posted then were never seen, so digests covering them read Slack history.
+    db.table("downtime").create({"id": int, "start": float, "end": float}, pk="id")
+    db.table("meta").create({"key": str, "value": str}, pk="key")

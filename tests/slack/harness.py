@@ -60,9 +60,11 @@ class Harness:
         self.url = f"http://127.0.0.1:{self.port}/slack/events"
         self.http = httpx.AsyncClient(timeout=10)
 
-    async def start(self) -> Bot:
+    async def start(self, *, now: Any = None) -> Bot:
+        """``now``: a clock for the digest scheduler (catch-up and retries), for tests of
+        what happens after time has passed."""
         settings = load_settings(self.env, env_file=None)
-        self.bot = Bot(settings, mode="http", port=self.port)
+        self.bot = Bot(settings, mode="http", port=self.port, scheduler_now=now)
         await self.bot.start()
         return self.bot
 

@@ -8,15 +8,19 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from qwqbot.digest.scheduler import DigestScheduler
 from qwqbot.slack.answerer import Answerer
-from qwqbot.slack.commands import ask, helptext
+from qwqbot.slack.commands import ask, digest, helptext
 from qwqbot.slack.commands.base import CommandContext, Subcommand, UsageError
 from qwqbot.slack.commands.parser import parse, usage_text
+from qwqbot.slack.people import People
 from qwqbot.store import Store
+from qwqbot.store.digests import DigestStore
 
 COMMAND = "/qwq"
 DEFAULT = ask.ASK
-SUBCOMMANDS: dict[str, Subcommand] = {s.name: s for s in (ask.PRIVATE, helptext.HELP)}
+SUBCOMMANDS: dict[str, Subcommand] = {
+    s.name: s for s in (ask.PRIVATE, digest.DIGEST, helptext.HELP)}
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,11 @@ class Services:
     answerer: Answerer
     store: Store
     client: AsyncWebClient
+    people: People
+    digests: DigestStore
+    scheduler: DigestScheduler
+    #: channels with a digest: the intake keeps all their messages
+    tracked: set[str]
 
 
 def parse_command(text: str) -> tuple[Subcommand, Any]:

@@ -1,0 +1,1 @@
+"""Scheduled digests: parsing `/qwq digest` schedules and the times they fire."""

@@ -1,0 +1,193 @@
+"""One digest, start to finish: claim the period, gather its messages, compose, post, record.
+
+A period is posted at most once: the run row's unique (channel, period key) is claimed
+before anything else, so overlapping runs and runs repeated after a restart find it
+taken. A failed run (model down, Slack refusing) is recorded with the time of its next
+attempt, and `list` shows it; the scheduler retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from qwqbot.config import Settings
+from qwqbot.digest.compose import DigestMessage, DigestRequest, DigestResult, compose
+from qwqbot.digest.source import backfill_period
+from qwqbot.errors import AnswerCutOffError, ModelError
+from qwqbot.model.client import Message, ModelClient
+from qwqbot.slack.delivery import slack_error
+from qwqbot.slack.people import People, mentioned_ids
+from qwqbot.slack.render import answer_messages, reasoning_attachment
+from qwqbot.store import Store
+from qwqbot.store.digests import DigestStore
+
+log = logging.getLogger(__name__)
+#: minutes to wait before each retry of a failed digest
+RETRY_AFTER_MINUTES = (5, 15, 60, 180)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # posted | empty | failed | taken | dry_run
+    run_id: int | None = None
+    messages: int = 0
+    markdown: str = ""
+    reasoning: str = ""
+    error: str = ""
+
+
+class DigestRunner:
+    def __init__(self, *, settings: Settings, store: Store, client: AsyncWebClient,
+                 model: ModelClient, people: People, bot_user_id: str, team_url: str,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.store = store
+        self.digests = DigestStore(store)
+        self.client = client
+        self.model = model
+        self.people = people
+        self.bot_user_id = bot_user_id
+        self.team_url = team_url.rstrip("/") + "/"
+        self.clock = clock
+
+    async def run(self, *, channel_id: str, channel_name: str, schedule_id: int | None,
+                  period_key: str, start: float, end: float, tz: str, title: str,
+                  dry_run: bool = False) -> Outcome:
+        run_id = None
+        if not dry_run:
+            run_id = self.digests.claim_run(channel_id=channel_id, schedule_id=schedule_id,
+                                            period_key=period_key, start=start, end=end)
+            if run_id is None:
+                log.info("digest %s of %s already taken", period_key, channel_id)
+                return Outcome("taken")
+        try:
+            return await self._run(run_id, channel_id, channel_name, start, end, tz, title)
+        except (ModelError, SlackApiError, SlackClientError) as exc:
+            return self._failed(run_id, channel_id, exc)
+        except Exception as exc:
+            log.exception("digest of %s failed unexpectedly", channel_id)
+            return self._failed(run_id, channel_id, exc)
+
+    async def _run(self, run_id: int | None, channel_id: str, channel_name: str, start: float,
+                   end: float, tz: str, title: str) -> Outcome:
+        if self.digests.unseen(channel_id, start, end):
+            await backfill_period(self.client, self.store, channel_id, start, end)
+        rows = self.digests.period_messages(channel_id, start, end)
+        if not rows:
+            if run_id is not None:
+                self.digests.finish_run(run_id, status="empty", messages=0)
+                if self.settings.digest_post_empty:
+                    await self.client.chat_postMessage(
+                        channel=channel_id, text=f"{title}: no messages in this period.")
+            return Outcome("empty", run_id)
+        names = await self.people.names(
+            {r["user_id"] for r in rows if r["user_id"]} | mentioned_ids(r["text"] for r in rows))
+        request = DigestRequest(
+            channel_name=channel_name,
+            period_start=datetime.fromtimestamp(start, UTC),
+            period_end=datetime.fromtimestamp(end, UTC),
+            tz=tz,
+            messages=[DigestMessage(ts=r["ts"], thread_ts=r["thread_ts"],
+                                    author=self._author(r, names), text=r["text"])
+                      for r in rows],
+            names=names, bot_user_id=self.bot_user_id,
+            budget_tokens=self.settings.context_tokens - self.settings.max_tokens)
+        started = time.monotonic()
+        result = await compose(request, self._summarize(channel_id), permalink=self._permalink(
+            channel_id))
+        seconds = time.monotonic() - started
+        markdown = f"## {title}\n\n_{_span(start, end, tz)} · {len(rows):,} messages_\n\n" \
+                   f"{result.markdown}"
+        if run_id is None:
+            return Outcome("dry_run", None, len(rows), markdown, result.reasoning)
+        message_ts = await self._post(channel_id, markdown, result, seconds)
+        self.digests.finish_run(run_id, status="posted", messages=len(rows), parts=result.parts,
+                                digest=result.markdown, reasoning=result.reasoning,
+                                message_ts=message_ts, error_kind=None, error_message=None)
+        log.info("digest of %s posted: %d messages, %d parts, %d model calls", channel_id,
+                 len(rows), result.parts, result.calls)
+        return Outcome("posted", run_id, len(rows), markdown, result.reasoning)
+
+    def _author(self, row: dict[str, Any], names: dict[str, str]) -> str:
+        if row["user_id"] == self.bot_user_id:
+            return "qwqbot"
+        if row["user_id"]:
+            return names.get(str(row["user_id"]), str(row["user_id"]))
+        return "a bot" if row["is_bot"] else "someone"
+
+    def _permalink(self, channel_id: str) -> Callable[[str], str]:
+        # The permalink shape Slack documents for chat.getPermalink; building it saves a
+        # Web API call per thread.
+        return lambda ts: f"{self.team_url}archives/{channel_id}/p{ts.replace('.', '')}"
+
+    def _summarize(self, channel_id: str) -> Callable[[list[Message]], Any]:
+        async def summarize(messages: list[Message]) -> tuple[str, str]:
+            started = time.time()
+            try:
+                completion = await self.model.complete(messages)
+            except AnswerCutOffError as exc:
+                # A digest cut off mid-answer is still worth posting; one cut off while
+                # thinking is not.
+                if not exc.partial.answer:
+                    raise
+                completion = exc.partial
+            usage = completion.usage
+            self.store.record_model_call(
+                purpose="digest", channel_id=channel_id, model=self.settings.model,
+                prompt_tokens=usage.prompt_tokens if usage else None,
+                completion_tokens=usage.completion_tokens if usage else None,
+                reasoning_tokens=usage.reasoning_tokens if usage else None,
+                total_tokens=usage.total_tokens if usage else None,
+                latency_ms=int((time.time() - started) * 1000),
+                finish_reason=completion.finish_reason)
+            return completion.answer, completion.reasoning
+
+        return summarize
+
+    async def _post(self, channel_id: str, markdown: str, result: DigestResult,
+                    seconds: float) -> str:
+        payloads = answer_messages(markdown, reasoning=None, reasoning_tokens=None,
+                                   seconds=seconds,
+                                   note=f"Summarised in {result.parts} parts" if result.parts > 1
+                                   else None)
+        if result.reasoning:
+            payloads[0]["attachments"] = [reasoning_attachment(
+                result.reasoning, tokens=None, seconds=seconds,
+                omitted_hint="the bot keeps the full text").payload]
+        first_ts = ""
+        for payload in payloads:
+            response = await self.client.chat_postMessage(channel=channel_id, **payload)
+            first_ts = first_ts or str(response["ts"])
+        return first_ts
+
+    def _failed(self, run_id: int | None, channel_id: str, exc: Exception) -> Outcome:
+        if isinstance(exc, ModelError):
+            kind, message = exc.kind, exc.user_message
+        elif isinstance(exc, SlackApiError):
+            kind, message = "slack", slack_error(exc)
+        else:
+            kind, message = "internal", type(exc).__name__
+        log.warning("digest of %s failed: %s", channel_id, kind)
+        if run_id is not None:
+            attempts = int(self.digests.run(run_id)["attempts"])
+            retry_at = None
+            if attempts <= len(RETRY_AFTER_MINUTES) and kind != "internal":
+                retry_at = self.clock() + 60 * RETRY_AFTER_MINUTES[attempts - 1]
+            self.digests.finish_run(run_id, status="failed", error_kind=kind,
+                                    error_message=message, next_retry_at=retry_at)
+        return Outcome("failed", run_id, error=message)
+
+
+def _span(start: float, end: float, tz: str) -> str:
+    zone = ZoneInfo(tz)
+    a, b = datetime.fromtimestamp(start, zone), datetime.fromtimestamp(end, zone)
+    return f"{a:%a %d %b %H:%M} → {b:%a %d %b %H:%M} ({tz})"
