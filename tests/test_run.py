@@ -105,3 +105,29 @@ def test_mode_needs_its_secret(tmp_path, mode, missing):
                           cwd=tmp_path, capture_output=True, text=True, timeout=20)
     assert done.returncode == 2
     assert f"{missing} is not set" in done.stderr
+
+
+def test_kill_9_mid_answer_then_restart_leaves_no_answer_thinking(slack, model_server, tmp_path):
+    model_server.default = hang(["<think>deep in thought"], seconds=60)
+    proc, port = start(slack, model_server, tmp_path)
+    try:
+        wait_healthy(proc, port)
+        ts = mention(slack, port, f"<@{BOT}> a long one")
+        slack.wait_for_sync(lambda: len(slack.calls_to("chat.postMessage")) == 1)
+        proc.send_signal(signal.SIGKILL)  # a crash: no chance to clean up
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+    [placeholder] = [m for m in slack.messages("C1", ts) if m.get("user") == "UBOT"]
+    assert "Thinking" in placeholder["text"]  # what the user would be left with
+    restarted, port = start(slack, model_server, tmp_path)
+    try:
+        wait_healthy(restarted, port)
+        slack.wait_for_sync(lambda: "interrupted" in json.dumps(
+            [m.get("blocks") for m in slack.messages("C1", ts) if m.get("user") == "UBOT"]),
+            timeout=10)
+        [reply] = [m for m in slack.messages("C1", ts) if m.get("user") == "UBOT"]
+        assert "qwqbot_retry" in json.dumps(reply["blocks"])
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        assert restarted.wait(timeout=30) == 0

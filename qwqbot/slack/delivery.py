@@ -35,8 +35,8 @@ class Delivery:
         self.budget = budget
 
     async def replace(self, channel: str, ts: str, payload: Payload) -> None:
-        """Edit a message; a final edit takes its rate-limit token unconditionally."""
-        self.budget.take()
+        """Edit a message, within the workspace's chat.update budget."""
+        await self.budget.take()
         await self.client.chat_update(channel=channel, ts=ts, **_with_defaults(payload))
 
     async def post(self, channel: str, thread_ts: str, payload: Payload) -> str:

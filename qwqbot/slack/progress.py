@@ -2,14 +2,14 @@
 
 chat.update is Tier 3 (about 50 calls a minute per workspace). Each answer has exactly
 one updater task (edits of one message must not overtake each other), which edits at most
-once per interval and only when a shared token bucket allows. With many answers in flight
-the bucket runs dry and progress gets coarser; final answers never wait for it: they take
-their token unconditionally (the bucket may go negative), so progress yields to them.
+once per interval and only when the shared budget has room. With many answers in flight
+progress gets coarser; final edits have reserved headroom that progress never uses.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,40 +21,53 @@ log = logging.getLogger(__name__)
 
 
 class UpdateBudget:
-    def __init__(self, per_minute: int, *, burst: int | None = None,
+    """At most ``per_minute`` chat.update calls in any 60 seconds, for the whole workspace.
+
+    A sliding window (not a token bucket, whose bursts could exceed the figure in some
+    minute). Progress edits may use only ``progress_share`` of the window and are skipped
+    when it is full; final edits wait for room, so they are never refused and progress
+    always leaves them headroom.
+    """
+
+    WINDOW = 60.0
+
+    def __init__(self, per_minute: int, *, progress_share: float = 0.6,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = per_minute / 60.0
-        self.capacity = float(burst if burst is not None else max(1, min(per_minute, 10)))
-        self._tokens = self.capacity
+        self.per_minute = per_minute
+        self.progress_limit = max(1, int(per_minute * progress_share))
         self._clock = clock
-        self._last = clock()
-        #: calls granted, for the benchmark's calls-per-minute figure
+        self._calls: collections.deque[float] = collections.deque()
+        self._paused_until = 0.0
+        #: calls granted, for the benchmark's figures
         self.granted = 0
 
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-        self._last = now
+    def _in_window(self) -> int:
+        horizon = self._clock() - self.WINDOW
+        while self._calls and self._calls[0] <= horizon:
+            self._calls.popleft()
+        return len(self._calls)
+
+    def _record(self) -> None:
+        self._calls.append(self._clock())
+        self.granted += 1
 
     def try_take(self) -> bool:
-        """For progress: a token if one is free now, else False (skip this edit)."""
-        self._refill()
-        if self._tokens >= 1:
-            self._tokens -= 1
-            self.granted += 1
-            return True
-        return False
+        """For progress: a call now if the window has room for it, else False (skip)."""
+        if self._clock() < self._paused_until or self._in_window() >= self.progress_limit:
+            return False
+        self._record()
+        return True
 
     def pause(self, seconds: float) -> None:
         """Slack answered 429: no progress edits for ``seconds`` (finals still go through)."""
-        self._refill()
-        self._tokens = min(self._tokens, 0.0) - seconds * self.rate
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
 
-    def take(self) -> None:
-        """For final answers: always granted; the debt delays later progress edits."""
-        self._refill()
-        self._tokens -= 1
-        self.granted += 1
+    async def take(self) -> None:
+        """For final edits: wait until the window has room, then take it."""
+        # Polling, capped at 1 s: room appears by the clock, not by an event anyone sets.
+        while self._in_window() >= self.per_minute:  # noqa: ASYNC110
+            await asyncio.sleep(min(1.0, max(0.01, self._calls[0] + self.WINDOW - self._clock())))
+        self._record()
 
 
 class ProgressUpdater:

@@ -331,7 +331,10 @@ class FakeModelServer:
     server answers 500 "no scripted response").
     """
 
-    def __init__(self, *, api_key: str | None = "test-key", model: str = "Qwen/QwQ-32B") -> None:
+    def __init__(self, *, api_key: str | None = "test-key", model: str = "Qwen/QwQ-32B",
+                 port: int = 0) -> None:
+        """``port``: 0 for any free port; a fixed one lets a test bring a server back where
+        a stopped one was (connection refused, then recovery)."""
         self.api_key = api_key
         self.model = model
         self.default: Script | None = None
@@ -343,6 +346,7 @@ class FakeModelServer:
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._port: int | None = None
+        self._want_port = port
 
     # ----------------------------------------------------------------- public
 
@@ -419,7 +423,7 @@ class FakeModelServer:
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         self._runner = runner
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", self._want_port)
         await site.start()
         self._port = int(runner.addresses[0][1])
 

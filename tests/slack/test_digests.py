@@ -121,6 +121,16 @@ async def test_a_period_without_messages_posts_nothing(harness):
     assert digest_posts(harness) == [] and harness.model.requests == []
 
 
+async def run_settled(harness, status="posted"):
+    """Wait until the (single) digest run has its final status: the post lands first."""
+    def settled():
+        runs = list(harness.store.db.query("SELECT status FROM digest_runs"))
+        return bool(runs) and all(r["status"] == status for r in runs)
+
+    await harness.slack.wait_for(settled, timeout=15)
+    return list(harness.store.db.query("SELECT * FROM digest_runs"))
+
+
 def seed_before(slack, fire, text, *, hours=1.0):
     """A message in Slack's history inside the period that ends at ``fire``."""
     return slack.add_message("C1", user="U1", text=text,
@@ -161,9 +171,9 @@ async def test_model_failure_is_retried_later_and_shown_in_list(harness):
     real_now = scheduler.now
     scheduler.now = lambda: real_now() + timedelta(minutes=6)  # past the first retry time
     await scheduler.retry_due()
-    await harness.slack.wait_for(lambda: digest_posts(harness), timeout=10)
-    [run] = harness.store.db.query("SELECT * FROM digest_runs")
+    [run] = await run_settled(harness)
     assert (run["status"], run["attempts"]) == ("posted", 2)
+    assert len(digest_posts(harness)) == 1
 
 
 async def test_missed_run_at_start_up_runs_once_within_grace(slack, model_server, tmp_path):
@@ -179,7 +189,7 @@ async def test_missed_run_at_start_up_runs_once_within_grace(slack, model_server
     second = Harness(slack, model_server, db)
     await second.start(now=lambda: fire + timedelta(minutes=20))
     try:
-        await slack.wait_for(lambda: digest_posts(second), timeout=10)
+        await run_settled(second)
         await second.bot.scheduler.catch_up()  # a second catch-up (another restart) adds nothing
         await asyncio.sleep(0.3)
         assert len(digest_posts(second)) == 1
@@ -236,9 +246,8 @@ async def test_digest_fires_from_the_scheduler_at_its_time(harness):
         harness.model.default = think_stream("r", DIGEST)
         _, key = await harness.command(f"digest daily {fire_local:%H:%M} Europe/Berlin")
         await reply(harness, key)
-        await harness.slack.wait_for(lambda: digest_posts(harness), timeout=15)
-    [run] = harness.store.db.query("SELECT * FROM digest_runs")
-    assert run["status"] == "posted"
+        [run] = await run_settled(harness)
+    assert len(digest_posts(harness)) == 1
     assert datetime.fromtimestamp(run["period_end"], BERLIN) == fire_local
 
 

@@ -79,8 +79,11 @@ async def test_many_mentions_at_once_queue_and_all_get_answers(harness):
     progress = [c for c in harness.slack.calls_to("chat.update")
                 if "blocks" in c.params and c.params["blocks"]
                 and c.params["blocks"][0]["type"] == "context"]
-    # the shared budget: a burst of 10, then 30 a minute
-    assert len(progress) <= 10 + elapsed * 30 / 60 + 1
+    # the shared budget: at most 30 chat.update calls in any minute (the test is shorter
+    # than one), progress using at most 60% of them, every final edit still made
+    assert elapsed < 60
+    assert len(harness.slack.calls_to("chat.update")) <= 30
+    assert 0 < len(progress) <= 18
 
 
 async def test_ack_does_not_wait_for_the_model(harness):
