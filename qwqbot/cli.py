@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Coroutine, Sequence
+from typing import Any, Literal
 
 from qwqbot import __version__
 from qwqbot.config import Settings, load_settings
@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("check", help="check configuration, the Slack token and the model endpoint")
 
+    forget = sub.add_parser("forget", help="erase a person's or a channel's stored messages")
+    who = forget.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="Slack user id, e.g. U0123456789")
+    who.add_argument("--channel", help="Slack channel id, e.g. C0123456789")
+
     digest = sub.add_parser("digest", help="channel digests")
     digest_sub = digest.add_subparsers(dest="digest_command", required=True, metavar="ACTION")
     run_digest = digest_sub.add_parser("run", help="make one digest of a channel now")
@@ -44,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
                             help="period to cover (default: since the last digest, or 24 h)")
     run_digest.add_argument("--tz", default="UTC", help="time zone for times shown (IANA name)")
     return parser
+
+
+def run_loop(main: Coroutine[Any, Any, int]) -> int:
+    """The bot's one event loop: uvloop where it is installed (Linux, macOS), which roughly
+    halves the CPU cost of each Slack request and model chunk; plain asyncio otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return int(uvloop.run(main))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,7 +86,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         mode: Literal["socket", "http"] = args.mode or (
             "socket" if settings.socket_mode else "http")
-        return asyncio.run(serve(settings, mode=mode, port=args.port or settings.port))
+        return run_loop(serve(settings, mode=mode, port=args.port or settings.port))
     if args.command == "ask":
         from qwqbot.terminal import ask
 
@@ -84,6 +99,18 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         for result in results:
             print(result.line())
         return 0 if all(r.ok for r in results) else 1
+    if args.command == "forget":
+        from qwqbot.store import open_store
+        from qwqbot.store.controls import ControlStore
+
+        store = open_store(settings.db_path)
+        controls = ControlStore(store)
+        counts = (controls.forget_user(args.user) if args.user
+                  else controls.forget_channel(args.channel))
+        store.close()
+        print(f"Erased {counts['messages']:,} stored messages and the text of "
+              f"{counts['answers']:,} answers of {args.user or args.channel}.")
+        return 0
     if args.command == "digest":
         from qwqbot.digest.command_line import run_digest
 

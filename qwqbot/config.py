@@ -91,6 +91,10 @@ class Settings:
     digest_post_empty: bool = False
     digest_grace_hours: float = 12.0
     admins: tuple[str, ...] = field(default_factory=tuple)
+    # --- limits: 0 tokens = no daily quota; empty allow list = every channel ---
+    user_daily_tokens: int = 0
+    allowed_channels: tuple[str, ...] = field(default_factory=tuple)
+    denied_channels: tuple[str, ...] = field(default_factory=tuple)
 
     def require(self, *names: str) -> None:
         """Fail with one line per missing setting among ``names`` (attribute names)."""
@@ -180,6 +184,13 @@ def _nonempty(raw: str) -> str:
     return raw
 
 
+def _channel_ids(raw: str) -> tuple[str, ...]:
+    ids = tuple(p.strip() for p in raw.replace(" ", ",").split(",") if p.strip())
+    if any(not (i[:1] in ("C", "G", "D") and i.isalnum()) for i in ids):
+        raise ValueError("should be Slack channel ids like C012ABCDEF, separated by commas")
+    return ids
+
+
 def _user_ids(raw: str) -> tuple[str, ...]:
     ids = tuple(p.strip() for p in raw.replace(" ", ",").split(",") if p.strip())
     bad = [i for i in ids if not (i[:1] in ("U", "W") and i.isalnum())]
@@ -221,6 +232,9 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "digest_post_empty": ("QWQBOT_DIGEST_POST_EMPTY", _bool),
     "digest_grace_hours": ("QWQBOT_DIGEST_GRACE_HOURS", _number(float, 0, 24 * 7)),
     "admins": ("QWQBOT_ADMINS", _user_ids),
+    "user_daily_tokens": ("QWQBOT_USER_DAILY_TOKENS", _number(int, 0)),
+    "allowed_channels": ("QWQBOT_ALLOWED_CHANNELS", _channel_ids),
+    "denied_channels": ("QWQBOT_DENIED_CHANNELS", _channel_ids),
 }
 _ENV_OF = {attr: env for attr, (env, _) in _SPEC.items()}
 ENV_NAMES = tuple(_ENV_OF.values())

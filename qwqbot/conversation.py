@@ -263,7 +263,7 @@ def _system_base(system_prompt: str, extra_system: str, today: date, place: Plac
 
 
 def _assemble(
-    items: Sequence[_Item], system_base: str, *, root_kept: bool, start: int
+    items: Sequence[_Item], system_base: str, *, root_kept: bool, start: int, unseen: int = 0
 ) -> list[dict[str, str]]:
     """The messages for ``items[start:]``, preceded by ``items[0]`` when ``root_kept`` (then ``start >= 1``).
 
@@ -271,13 +271,13 @@ def _assemble(
     incrementally, and the tests check that the two agree.
     """
     chosen = [items[0], *items[start:]] if root_kept else list(items[start:])
-    omitted = len(items) - len(chosen)
+    omitted = len(items) - len(chosen) + unseen
     system = system_base
     if omitted:
         system += "\n" + _omitted_note(omitted, root_kept=root_kept)
     messages = [{"role": "system", "content": system}]
     if chosen[0][0] == _ASSISTANT:
-        before = EARLIER_NOT_SHOWN if start and not root_kept else THREAD_STARTS_WITH_YOU
+        before = EARLIER_NOT_SHOWN if (start or unseen) and not root_kept else THREAD_STARTS_WITH_YOU
         messages.append({"role": _USER, "content": before})
     groups: list[tuple[str, list[str]]] = []
     for role, content, _ in chosen:
@@ -299,8 +299,14 @@ def build_prompt(
     place: Place,
     budget_tokens: int,
     extra_system: str = "",
+    unseen: int = 0,
 ) -> Prompt:
     """The chat messages for answering the newest turn of a thread, within ``budget_tokens``.
+
+    ``unseen``: turns of the thread that lie between ``turns[0]`` (its first) and ``turns[1:]``
+    (its newest) and were not even read, because they could not fit: a long thread is read
+    newest-first, so assembling costs the same for 2,000 messages as for 200. They count as
+    omitted in the note to the model.
 
     Raises ``MessageTooLongError`` when the newest turn does not fit even alone, and ``ValueError``
     (a caller bug) when there is no turn with text or the newest one is the bot's own.
@@ -344,15 +350,16 @@ def build_prompt(
                 body = tail + _cost(root_units) + _cost(head_units)
             if root_role == _ASSISTANT:
                 body += starts_cost
-            return system_cost(k - 1, True) + body
+            return system_cost(k - 1 + unseen, True) + body
         body = tail + _cost(head_units)
         if head_role == _ASSISTANT:
-            body += earlier_cost if k else starts_cost
-        return system_cost(k, False) + body
+            body += earlier_cost if k or unseen else starts_cost
+        return system_cost(k + unseen, False) + body
 
     k = n - 1
     if total(k, False) > budget_tokens:
-        raise MessageTooLongError(_cost(items[-1][2]), budget_tokens - system_cost(n - 1, False))
+        raise MessageTooLongError(_cost(items[-1][2]),
+                                  budget_tokens - system_cost(n - 1 + unseen, False))
 
     # Rule: after the newest turn, the thread's first turn (it usually states the topic), then turns
     # from newest to oldest while they fit. Stopping at the first that does not fit keeps what is
@@ -372,7 +379,7 @@ def build_prompt(
             break
         k -= 1
 
-    messages = _assemble(items, system_base, root_kept=root_kept, start=k)
+    messages = _assemble(items, system_base, root_kept=root_kept, start=k, unseen=unseen)
     included = n - k + (1 if root_kept else 0)
-    return Prompt(messages=messages, included=included, omitted=n - included,
+    return Prompt(messages=messages, included=included, omitted=n - included + unseen,
                   estimated_tokens=total(k, root_kept))

@@ -525,3 +525,26 @@ def test_value_error_exactly_when_there_is_nothing_to_answer(turns):
     else:
         with pytest.raises(ValueError):
             build(turns)
+
+
+def windowed(turns, window: int, budget: int):
+    """What ContextBuilder does: the first turn + the newest ``window``, the rest unseen."""
+    if window + 1 >= len(turns):
+        return build(turns, budget)
+    return build([turns[0], *turns[-window:]], budget, unseen=len(turns) - 1 - window)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(30, 400), st.integers(1, 60), st.integers(1_500, 20_000),
+       st.booleans())
+def test_reading_only_the_newest_turns_gives_the_same_prompt(n, window, budget, bot_root):
+    turns = [bot("Thread opener " * 3, 0) if bot_root else turn("Ann", "Topic: " + "x " * 20, 0)]
+    turns += [turn("Bo" if i % 3 else "Cy", f"message {i} " + "words " * (i % 17), i)
+              if i % 4 else bot(f"reply {i} " + "text " * (i % 11), i) for i in range(1, n)]
+    turns.append(turn("Ann", "the question?", n))
+    full = build(turns, budget)
+    part = windowed(turns, window, budget)
+    unseen = max(0, len(turns) - 1 - window)
+    if unseen == 0 or part.omitted > unseen:  # the budget, not the window, was the limit
+        assert part.messages == full.messages
+        assert (part.included, part.omitted) == (full.included, full.omitted)

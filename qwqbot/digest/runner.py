@@ -48,8 +48,11 @@ class Outcome:
 class DigestRunner:
     def __init__(self, *, settings: Settings, store: Store, client: AsyncWebClient,
                  model: ModelClient, people: People, bot_user_id: str, team_url: str,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 post_empty: Callable[[str], bool] | None = None) -> None:
         self.settings = settings
+        #: per channel: post a note for a period without messages (a channel setting)
+        self.post_empty = post_empty or (lambda _channel: settings.digest_post_empty)
         self.store = store
         self.digests = DigestStore(store)
         self.client = client
@@ -85,7 +88,7 @@ class DigestRunner:
         if not rows:
             if run_id is not None:
                 self.digests.finish_run(run_id, status="empty", messages=0)
-                if self.settings.digest_post_empty:
+                if self.post_empty(channel_id):
                     await self.client.chat_postMessage(
                         channel=channel_id, text=f"{title}: no messages in this period.")
             return Outcome("empty", run_id)

@@ -60,13 +60,18 @@ class DigestScheduler:
             log.warning("%d digest runs were interrupted by the last stop; retrying", interrupted)
         for row in self.digests.schedules():
             self.add(row)
-        self.scheduler.add_job(self.digests.heartbeat, "interval", seconds=HEARTBEAT_SECONDS,
+        self.scheduler.add_job(self._heartbeat, "interval", seconds=HEARTBEAT_SECONDS,
                                id="heartbeat")
         self.scheduler.add_job(self.retry_due, "interval", seconds=RETRY_CHECK_SECONDS,
                                id="digest-retries")
         self.scheduler.start()
         await self.catch_up()
         await self.retry_due()
+
+    async def _heartbeat(self) -> None:
+        # A coroutine, so APScheduler runs it on the loop that owns the SQLite connection
+        # (plain functions go to its thread pool, where the connection may not be used).
+        self.digests.heartbeat()
 
     async def shutdown(self) -> None:
         self.scheduler.shutdown(wait=False)

@@ -11,6 +11,7 @@ job's Surface; the pipeline is the same for both.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Coroutine
@@ -25,6 +26,7 @@ from qwqbot.conversation import MessageTooLongError, Prompt
 from qwqbot.errors import AnswerCutOffError, ModelError, QwqbotError
 from qwqbot.model.client import ModelClient
 from qwqbot.model.events import AnswerDelta, Completion, ModelEvent
+from qwqbot.policy import Policy
 from qwqbot.slack.backfill import backfill_thread
 from qwqbot.slack.context import ContextBuilder
 from qwqbot.slack.delivery import Delivery, slack_error
@@ -33,6 +35,7 @@ from qwqbot.slack.progress import ProgressUpdater, UpdateBudget
 from qwqbot.slack.render import (
     answer_messages,
     error_message,
+    feedback_actions,
     progress_message,
     reasoning_attachment,
     retry_actions,
@@ -82,6 +85,8 @@ class Job:
     thread_ts: str | None = None  # None: a private question, answered without memory
     question: str | None = None  # the question itself, for a private one
     backfill: bool = False
+    #: messages of a previous answer to remove (Regenerate of a multi-message answer)
+    replaces: list[str] = field(default_factory=list)
     phase: str = "thinking"  # queued | thinking | writing
     started: float = field(default_factory=time.monotonic)
     completion: Completion = field(default_factory=Completion)
@@ -98,11 +103,13 @@ class Answerer:
         self.model = model
         self.identity = identity
         self.budget = UpdateBudget(settings.update_budget_per_minute)
-        self.delivery = Delivery(client, self.budget)
+        self.delivery = Delivery(client, self.budget, update_client=self.progress_client)
         self.people = People(store, client)
+        self.policy = Policy(settings, store)
         self.context = ContextBuilder(settings=settings, store=store, client=client,
                                       people=self.people, bot_user_id=identity.user_id,
-                                      bot_id=identity.bot_id, bot_name=identity.name)
+                                      bot_id=identity.bot_id, bot_name=identity.name,
+                                      policy=self.policy)
         self._slots = asyncio.Semaphore(settings.max_concurrent)
         self._waiting: list[Job] = []  # arrival order; the head gets the next free slot
         self._running = 0
@@ -115,7 +122,10 @@ class Answerer:
                              thread_ts=thread_ts, placeholder_ts=placeholder_ts)
 
     def start(self, job: Job) -> None:
-        task = asyncio.create_task(self.run(job))
+        self.spawn(self.run(job))
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -123,22 +133,37 @@ class Answerer:
     def in_flight(self) -> int:
         return len(self._tasks)
 
-    def retry(self, answer_id: int, *, user_id: str, response_url: str | None = None) -> bool:
-        """Re-ask the question behind a failed answer, where that answer was shown."""
+    async def notify(self, channel: str, user_id: str, text: str, *,
+                     thread_ts: str | None = None) -> None:
+        """A message only that person sees, where they are."""
+        try:
+            await self.client.chat_postEphemeral(channel=channel, user=user_id, text=text,
+                                                 thread_ts=thread_ts)
+        except (SlackApiError, SlackClientError) as exc:
+            log.warning("could not tell %s in %s: %s", user_id, channel, type(exc).__name__)
+
+    def reask(self, answer_id: int, *, user_id: str, response_url: str | None = None,
+              regenerate: bool = False) -> bool:
+        """Ask the question behind an answer again, where that answer was shown: Retry
+        (after a failure) or Regenerate (replacing a finished answer)."""
         old = self.store.find_answer(answer_id)
         if old is None or not self.accepting:
             return False
         latest = self.store.latest_attempt(old["channel_id"], old["request_ts"])
-        if latest is None or latest["status"] in ("queued", "running"):
+        allowed = ("done", "cut_off", "failed", "interrupted") if regenerate else (
+            "cut_off", "failed", "interrupted")
+        if latest is None or latest["status"] not in allowed:
             return False
         new_id = self.store.claim_answer(
             channel_id=old["channel_id"], request_ts=old["request_ts"],
-            thread_ts=old["thread_ts"], user_id=old["user_id"], trigger="retry",
+            thread_ts=old["thread_ts"], user_id=old["user_id"],
+            trigger="regenerate" if regenerate else "retry",
             attempt=latest["attempt"] + 1, placeholder_ts=latest["placeholder_ts"],
             question=old["question"])
         if new_id is None:
             return False  # a second click while the first is being handled
-        log.info("retry of answer %d as %d requested by %s", answer_id, new_id, user_id)
+        log.info("%s of answer %d as %d requested by %s",
+                 "regenerate" if regenerate else "retry", answer_id, new_id, user_id)
         surface: Surface
         if old["thread_ts"]:
             surface = self.thread_surface(old["channel_id"], old["thread_ts"],
@@ -147,9 +172,10 @@ class Answerer:
             surface = EphemeralSurface(response_url)
         else:
             return False
+        extra = json.loads(latest["message_ts"] or "[]")[1:] if old["thread_ts"] else []
         self.start(Job(answer_id=new_id, channel=old["channel_id"], request_ts=old["request_ts"],
                        user_id=old["user_id"], surface=surface, thread_ts=old["thread_ts"],
-                       question=old["question"]))
+                       question=old["question"], replaces=extra))
         return True
 
     # -- the pipeline ------------------------------------------------------------------
@@ -181,7 +207,8 @@ class Answerer:
                 await self._join_thread(job, job.thread_ts)
             updater = ProgressUpdater(update=job.surface.progress,
                                       render=lambda: self._progress(job), budget=self.budget,
-                                      interval=self.settings.progress_interval)
+                                      interval=self.settings.progress_interval,
+                                      reserve=lambda: self.in_flight)
             if job.surface.live_progress:
                 updater.start()
             try:
@@ -315,8 +342,9 @@ class Answerer:
         note = None
         if cut_off is not None:
             note = f":warning: {cut_off.user_message} {cut_off.hint} Press Retry to ask again."
+        show = reasoning and self.policy.show_reasoning(job.channel)
         attachment = (reasoning_attachment(reasoning, tokens=reasoning_tokens, seconds=seconds)
-                      if reasoning else None)
+                      if show else None)
         if attachment is not None and attachment.truncated and not await \
                 job.surface.upload_reasoning(reasoning, job.answer_id):
             attachment = reasoning_attachment(
@@ -328,10 +356,11 @@ class Answerer:
                                    seconds=seconds, note=note)
         if attachment is not None:
             payloads[0]["attachments"] = [attachment.payload]
-        if cut_off is not None:
-            payloads[-1]["blocks"].append(retry_actions(str(job.answer_id)))
+        payloads[-1]["blocks"].append(retry_actions(str(job.answer_id)) if cut_off is not None
+                                      else feedback_actions(str(job.answer_id)))
+        await self._remove_replaced(job)
         try:
-            await job.surface.deliver(payloads, plain_text=to_mrkdwn(shown))
+            sent = await job.surface.deliver(payloads, plain_text=to_mrkdwn(shown))
         except (SlackApiError, SlackClientError) as exc:
             error = slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
             log.error("could not deliver answer %d to %s: %s (answer kept in the database)",
@@ -339,8 +368,17 @@ class Answerer:
             self.store.update_answer(job.answer_id, status="failed", error_kind="slack",
                                      error_message=error)
             return
+        self.store.update_answer(job.answer_id, message_ts=json.dumps(sent))
         log.info("answered %d in %s: %.0f s, %d reasoning chars, %d answer chars",
                  job.answer_id, job.channel, seconds, len(reasoning), len(answer))
+
+    async def _remove_replaced(self, job: Job) -> None:
+        for ts in job.replaces:
+            try:
+                await self.client.chat_delete(channel=job.channel, ts=ts)
+            except (SlackApiError, SlackClientError) as exc:
+                log.warning("could not remove an old answer part in %s: %s", job.channel,
+                            type(exc).__name__)
 
     async def _fail(self, job: Job, err: QwqbotError, *, retry: bool) -> None:
         self.store.update_answer(job.answer_id, status="failed", error_kind=err.kind,
@@ -362,13 +400,23 @@ class Answerer:
 
     # -- restarts and shutdown -----------------------------------------------------------
 
-    async def recover(self) -> int:
-        """At start-up: answers left unfinished by a crash or deploy get a clear message
-        with a Retry button instead of "thinking" forever."""
+    async def recover(self, *, within: float | None = None) -> int:
+        """Answers left unfinished (by a crash, a deploy, or a shutdown's grace running out)
+        get a clear message with a Retry button instead of "thinking" forever.
+
+        ``within``: seconds allowed (a shutdown has a deadline). Placeholders not edited in
+        time stay recorded as running, and the next start edits them.
+        """
         rows = self.store.unfinished_answers()
-        for row in rows:
-            await self._interrupt(row)
-        return len(rows)
+        if not rows:
+            return 0
+        edits = [asyncio.create_task(self._interrupt(row)) for row in rows]
+        done, pending = await asyncio.wait(edits, timeout=within)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("%d interrupted answers left for the next start to mark", len(pending))
+        return len(done)
 
     async def shutdown(self, grace: float) -> None:
         """Stop taking work, let answers in flight finish for ``grace`` s, interrupt the rest."""
@@ -380,18 +428,20 @@ class Answerer:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.recover()
+        # Platforms kill a process 30 s after SIGTERM (Heroku): leave room to exit.
+        await self.recover(within=4.0)
 
     async def _interrupt(self, row: dict[str, Any]) -> None:
+        if row["placeholder_ts"]:  # a private answer's response_url is not kept: no edit
+            payload = error_message(
+                "This answer was interrupted",
+                "The bot restarted while it was thinking. Press Retry to ask again.",
+                retry_value=str(row["id"]))
+            try:
+                await self.delivery.replace(row["channel_id"], row["placeholder_ts"], payload)
+            except (SlackApiError, SlackClientError) as exc:
+                log.warning("could not mark answer %d interrupted: %s", row["id"],
+                            type(exc).__name__)
+        # Recorded only once the user was told, so a cut-short attempt is retried at start.
         self.store.update_answer(row["id"], status="interrupted", error_kind="interrupted",
                                  error_message="the bot restarted", finished_at=time.time())
-        if not row["placeholder_ts"]:
-            return  # a private answer: its response_url is not kept, so it cannot be edited
-        payload = error_message(
-            "This answer was interrupted",
-            "The bot restarted while it was thinking. Press Retry to ask again.",
-            retry_value=str(row["id"]))
-        try:
-            await self.delivery.replace(row["channel_id"], row["placeholder_ts"], payload)
-        except (SlackApiError, SlackClientError) as exc:
-            log.warning("could not mark answer %d interrupted: %s", row["id"], type(exc).__name__)

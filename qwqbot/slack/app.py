@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -24,7 +25,8 @@ from qwqbot.store import Store
 log = logging.getLogger(__name__)
 
 
-def make_client(settings: Settings) -> AsyncWebClient:
+def make_client(settings: Settings, session: aiohttp.ClientSession | None = None,
+                ) -> AsyncWebClient:
     """slack_sdk retries only connection errors by default; a 429 or a 5xx must not lose an
     answer, so those are retried too (honouring Retry-After)."""
     assert settings.slack_bot_token is not None
@@ -32,6 +34,7 @@ def make_client(settings: Settings) -> AsyncWebClient:
         token=settings.slack_bot_token.get(),
         base_url=settings.slack_api_url,
         timeout=30,
+        session=session,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=8),
@@ -40,13 +43,16 @@ def make_client(settings: Settings) -> AsyncWebClient:
     )
 
 
-def make_progress_client(settings: Settings) -> AsyncWebClient:
-    """For progress edits only: no rate-limit retries. A throttled progress edit is skipped
-    (and the shared budget paused), never slept on, so the final answer never waits."""
+def make_progress_client(settings: Settings, session: aiohttp.ClientSession | None = None,
+                         ) -> AsyncWebClient:
+    """For chat.update: no rate-limit retries in the SDK. A throttled progress edit is
+    skipped (and the shared budget paused); a throttled final edit is retried by Delivery
+    through the budget, so retries count against it too."""
     assert settings.slack_bot_token is not None
     return AsyncWebClient(
         token=settings.slack_bot_token.get(), base_url=settings.slack_api_url, timeout=10,
-        retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=1)])
+        session=session, retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=1),
+                                         AsyncServerErrorRetryHandler(max_retry_count=2)])
 
 
 def build_app(settings: Settings, *, client: AsyncWebClient, store: Store, services: Services,

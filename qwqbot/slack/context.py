@@ -12,16 +12,33 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from qwqbot.config import Settings
 from qwqbot.conversation import Place, Prompt, Turn, build_prompt, to_plain
+from qwqbot.policy import Policy
 from qwqbot.slack.people import People, mentioned_ids
 from qwqbot.store import Store
+from qwqbot.tokens import estimate_tokens
 
+#: read this much more raw text than the budget holds before building the prompt
+READ_MARGIN = 1.1
 BARE_MENTION_IN_THREAD = "(mentions you without a question: respond to the conversation above)"
 BARE_MENTION_ALONE = "(mentions you without a question: greet them and say briefly what you can do)"
 
 
+class _Enough:
+    """Stops a newest-first read once the raw texts read exceed ``limit`` tokens."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.tokens = 0
+
+    def __call__(self, row: dict[str, Any]) -> bool:
+        self.tokens += estimate_tokens(row["text"] or "") + 4  # + framing per message
+        return self.tokens > self.limit
+
+
 class ContextBuilder:
     def __init__(self, *, settings: Settings, store: Store, client: AsyncWebClient,
-                 people: People, bot_user_id: str, bot_id: str, bot_name: str) -> None:
+                 people: People, bot_user_id: str, bot_id: str, bot_name: str,
+                 policy: Policy | None = None) -> None:
         self.settings = settings
         self.store = store
         self.client = client
@@ -29,21 +46,35 @@ class ContextBuilder:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.bot_name = bot_name
+        self.policy = policy
         self._places: dict[str, Place] = {}
 
     async def for_thread(self, channel: str, thread_ts: str, request_ts: str,
                          asker: str) -> Prompt:
         """The thread up to and including the post being answered (later posts are the
         conversation's future, not this answer's context)."""
-        rows = [r for r in self.store.thread_messages(channel, thread_ts) if r["ts"] <= request_ts]
-        return await self._build(channel, rows, asker)
+        budget = self.settings.context_tokens - self.settings.max_tokens
+        margin = READ_MARGIN
+        while True:
+            # Read newest-first until the raw texts alone more than fill the budget: names
+            # and framing only add tokens, so the prompt cannot use more than that.
+            rows, total = self.store.thread_window(channel, thread_ts, request_ts,
+                                                   enough=_Enough(budget * margin))
+            unseen = total - len(rows)
+            prompt = await self._build(channel, rows, asker, unseen=unseen)
+            # Done when everything was read, or the budget filled up before what was read ran
+            # out (more rows could not be included anyway).
+            if unseen == 0 or prompt.omitted > unseen:
+                return prompt
+            margin *= 2
 
     async def for_question(self, channel: str, question: str, asker: str) -> Prompt:
         """A private question: no thread, no memory."""
         row = {"ts": "0", "user_id": asker, "text": question, "is_bot": 0, "bot_id": None}
         return await self._build(channel, [row], asker)
 
-    async def _build(self, channel: str, rows: list[dict[str, Any]], asker: str) -> Prompt:
+    async def _build(self, channel: str, rows: list[dict[str, Any]], asker: str, *,
+                     unseen: int = 0) -> Prompt:
         authors = {r["user_id"] for r in rows if r["user_id"]}
         names = await self.people.names(authors | {asker} | mentioned_ids(r["text"] for r in rows))
         turns = [Turn(author=self._author(r, names), text=r["text"], from_self=self._is_self(r),
@@ -55,8 +86,9 @@ class ContextBuilder:
         return build_prompt(
             turns, names=names, bot_user_id=self.bot_user_id,
             system_prompt=self.settings.system_prompt, today=self._today(asker),
+            extra_system=self.policy.system_extra(channel) if self.policy else "",
             place=await self._place(channel, names.get(asker)),
-            budget_tokens=self.settings.context_tokens - self.settings.max_tokens)
+            budget_tokens=self.settings.context_tokens - self.settings.max_tokens, unseen=unseen)
 
     def _is_self(self, row: dict[str, Any]) -> bool:
         return bool(row["is_bot"]) and (row["user_id"] == self.bot_user_id

@@ -8,6 +8,7 @@ text chunks; reasoning too long for the attachment is uploaded whole as a text f
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -22,7 +23,8 @@ log = logging.getLogger(__name__)
 #: Errors that mean "this payload's shape or size", fixed by sending simpler payloads.
 PAYLOAD_ERRORS = {"msg_too_long", "invalid_blocks", "msg_blocks_too_long", "invalid_attachments",
                   "too_many_attachments", "invalid_arguments"}
-PLAIN_CHUNK = 3500  # under the 4,000 characters Slack advises for `text`
+PLAIN_CHUNK = 3500
+UPDATE_ATTEMPTS = 8  # under the 4,000 characters Slack advises for `text`
 
 
 def slack_error(exc: SlackApiError) -> str:
@@ -30,14 +32,28 @@ def slack_error(exc: SlackApiError) -> str:
 
 
 class Delivery:
-    def __init__(self, client: AsyncWebClient, budget: UpdateBudget) -> None:
+    def __init__(self, client: AsyncWebClient, budget: UpdateBudget,
+                 update_client: AsyncWebClient | None = None) -> None:
         self.client = client
         self.budget = budget
+        #: chat.update goes through a client without the SDK's 429 retries, so that every
+        #: attempt, retries included, is counted against the budget
+        self.update_client = update_client or client
 
     async def replace(self, channel: str, ts: str, payload: Payload) -> None:
-        """Edit a message, within the workspace's chat.update budget."""
-        await self.budget.take()
-        await self.client.chat_update(channel=channel, ts=ts, **_with_defaults(payload))
+        """Edit a message, within the workspace's chat.update budget; 429s are waited out."""
+        for attempt in range(UPDATE_ATTEMPTS):
+            await self.budget.take()
+            try:
+                await self.update_client.chat_update(channel=channel, ts=ts,
+                                                     **_with_defaults(payload))
+                return
+            except SlackApiError as exc:
+                if exc.response.status_code != 429 or attempt == UPDATE_ATTEMPTS - 1:
+                    raise
+                retry_after = float(exc.response.headers.get("retry-after", 1) or 1)
+                self.budget.pause(retry_after)
+                await asyncio.sleep(retry_after)
 
     async def post(self, channel: str, thread_ts: str, payload: Payload) -> str:
         response = await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts,

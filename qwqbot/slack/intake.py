@@ -36,7 +36,8 @@ class Intake:
     def _on_post(self, post: Posted) -> None:
         thread_known = self.store.thread(post.channel_id, post.conversation_ts) is not None
         decision, trigger = decide(post, bot_user_id=self.bot_user_id, thread_known=thread_known,
-                                   require_mention=self.answerer.settings.require_mention,
+                                   require_mention=self.answerer.policy.require_mention(
+                                       post.channel_id),
                                    channel_tracked=post.channel_id in self.tracked)
         if decision is Decision.IGNORE:
             return
@@ -54,6 +55,16 @@ class Intake:
             user_id=post.user_id or "", trigger=trigger)
         if answer_id is None:
             log.info("post %s/%s already claimed; not answering twice", post.channel_id, post.ts)
+            return
+        refusal = self.answerer.policy.refusal(post.user_id or "", post.channel_id)
+        if refusal is not None:
+            # Claimed first, so the app_mention + message pair is refused (and told) once.
+            self.store.update_answer(answer_id, status="refused", error_kind=refusal.reason,
+                                     error_message=refusal.message)
+            log.info("answer %d in %s refused: %s", answer_id, post.channel_id, refusal.reason)
+            self.answerer.spawn(self.answerer.notify(
+                post.channel_id, post.user_id or "", refusal.message,
+                thread_ts=post.thread_ts))
             return
         self.answerer.start(Job(
             answer_id=answer_id, channel=post.channel_id, request_ts=post.ts,

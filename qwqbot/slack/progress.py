@@ -51,9 +51,15 @@ class UpdateBudget:
         self._calls.append(self._clock())
         self.granted += 1
 
-    def try_take(self) -> bool:
-        """For progress: a call now if the window has room for it, else False (skip)."""
-        if self._clock() < self._paused_until or self._in_window() >= self.progress_limit:
+    def try_take(self, *, reserve: int = 0) -> bool:
+        """For progress: a call now if the window has room for it, else False (skip).
+
+        ``reserve``: final edits still to come (answers in flight). Progress never takes the
+        room they will need, so many answers finishing together are not held back by it.
+        """
+        used = self._in_window()
+        if (self._clock() < self._paused_until or used >= self.progress_limit
+                or used + reserve >= self.per_minute):
             return False
         self._record()
         return True
@@ -75,11 +81,12 @@ class ProgressUpdater:
 
     def __init__(self, *, update: Callable[[dict[str, Any]], Awaitable[Any]],
                  render: Callable[[], dict[str, Any]], budget: UpdateBudget,
-                 interval: float) -> None:
+                 interval: float, reserve: Callable[[], int] = lambda: 0) -> None:
         self._update = update
         self._render = render
         self._budget = budget
         self._interval = interval
+        self._reserve = reserve
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_shown: Any = None
@@ -102,7 +109,7 @@ class ProgressUpdater:
             except TimeoutError:
                 pass
             payload = self._render()
-            if payload == self._last_shown or not self._budget.try_take():
+            if payload == self._last_shown or not self._budget.try_take(reserve=self._reserve()):
                 continue
             try:
                 await self._update(payload)

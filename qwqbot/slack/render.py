@@ -28,6 +28,7 @@ __all__ = [
     "ReasoningAttachment",
     "answer_messages",
     "error_message",
+    "feedback_actions",
     "format_duration",
     "plain_preview",
     "progress_message",
@@ -333,6 +334,25 @@ def error_message(title: str, detail: str, *, retry_value: str | None) -> Payloa
     if retry_value is not None:
         blocks.append(retry_actions(retry_value))
     return {"text": plain_preview(f":warning: {clean_title}: {body}"), "blocks": blocks}
+
+
+#: action_ids of the buttons under every answer
+FEEDBACK_ACTION_ID = "qwqbot_feedback"
+REGENERATE_ACTION_ID = "qwqbot_regenerate"
+
+
+def feedback_actions(answer_value: str) -> Payload:
+    """👍 / 👎 and Regenerate under an answer; values carry the answer id (and the vote)."""
+
+    def button(text: str, action_id: str, value: str) -> Payload:
+        return {"type": "button", "action_id": action_id, "value": value,
+                "text": {"type": "plain_text", "text": text, "emoji": True}}
+
+    return {"type": "actions", "elements": [
+        button(":+1:", f"{FEEDBACK_ACTION_ID}_up", f"{answer_value}:up"),
+        button(":-1:", f"{FEEDBACK_ACTION_ID}_down", f"{answer_value}:down"),
+        button("Regenerate", REGENERATE_ACTION_ID, answer_value),
+    ]}
 
 
 def retry_actions(retry_value: str) -> Payload:

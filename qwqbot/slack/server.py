@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Callable
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Any, Literal
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from qwqbot.config import Settings
@@ -47,6 +50,14 @@ async def authenticate(client: AsyncWebClient, api_url: str) -> BotIdentity:
                        url=str(auth.get("url") or "https://slack.com/"))
 
 
+def freeze_startup_heap() -> None:
+    """Move everything alive after start-up (modules, the app, caches) out of the garbage
+    collector's view. Full collections then scan only what answers allocate: measured on
+    context assembly, p99 13 ms instead of 26 ms (bench/context.py)."""
+    gc.collect()
+    gc.freeze()
+
+
 class Bot:
     """The running bot: built by ``start``, taken down by ``stop``. Tests drive it directly."""
 
@@ -64,12 +75,16 @@ class Bot:
     async def start(self) -> None:
         settings = self.settings
         self.store = open_store(settings.db_path)
-        self.client = make_client(settings)
+        # One session for every Web API call: connections are reused instead of a new TCP
+        # connection (and session) per request, which matters with many answers at once.
+        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
+        self.client = make_client(settings, self.http)
         self.model = ModelClient.from_settings(settings)
         try:
             await self._start()
         except BaseException:
             await self.model.aclose()
+            await self.http.close()
             self.store.close()
             raise
 
@@ -78,10 +93,11 @@ class Bot:
         self.identity = await authenticate(self.client, settings.slack_api_url)
         self.answerer = Answerer(settings=settings, store=self.store, client=self.client,
                                  model=self.model, identity=self.identity,
-                                 progress_client=make_progress_client(settings))
+                                 progress_client=make_progress_client(settings, self.http))
         self.runner = DigestRunner(settings=settings, store=self.store, client=self.client,
                                    model=self.model, people=self.answerer.people,
-                                   bot_user_id=self.identity.user_id, team_url=self.identity.url)
+                                   bot_user_id=self.identity.user_id, team_url=self.identity.url,
+                                   post_empty=self.answerer.policy.digest_post_empty)
         self.scheduler = (DigestScheduler(self.runner, now=self._scheduler_now)
                           if self._scheduler_now else DigestScheduler(self.runner))
         self.services = Services(
@@ -95,6 +111,10 @@ class Bot:
             log.warning("%d answers were left unfinished by the last run; marked interrupted",
                         recovered)
         await self.scheduler.start()
+        freeze_startup_heap()
+        # Retention: stored messages older than QWQBOT_RETENTION_DAYS go, daily and now.
+        self.scheduler.scheduler.add_job(self._prune_job, "interval", hours=24, id="retention",
+                                         next_run_time=datetime.now(UTC))
         if self.mode == "http":
             await self._start_http()
         else:
@@ -113,6 +133,9 @@ class Bot:
             log.info("qwqbot running as @%s in Socket Mode", self.identity.name)
 
     async def _start_http(self) -> None:
+        assert self.settings.slack_signing_secret is not None
+        self._verifier = SignatureVerifier(self.settings.slack_signing_secret.get())
+        self._dispatches: set[asyncio.Task[Any]] = set()
         web_app = web.Application()
         web_app.router.add_post("/slack/events", self._handle_slack)
         web_app.router.add_get("/healthz", self._healthz)
@@ -130,10 +153,36 @@ class Bot:
         except ValueError:
             log.warning("malformed request to /slack/events from %s refused", request.remote)
             return web.Response(status=400, text="malformed request body")
+        body = bolt_request.body
+        if body.get("type") == "event_callback" and not self.answerer.accepting:
+            # Shutting down: a 503 makes Slack deliver it again, to the instance replacing us.
+            return web.Response(status=503, text="shutting down; please retry")
+        if body.get("type") == "event_callback" and self._verifier.is_valid_request(
+                bolt_request.raw_body, dict(request.headers)):
+            # Events need nothing but the 200 (Slack retries after 3 s without it), so it is
+            # sent before Bolt runs: a burst of events is acknowledged at the cost of a
+            # signature check each, and processed right after.
+            task = asyncio.create_task(self.app.async_dispatch(bolt_request))
+            self._dispatches.add(task)
+            task.add_done_callback(self._dispatches.discard)
+            return web.Response(status=200)
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
     async def _healthz(self, _: web.Request) -> web.Response:
         return web.json_response({"ok": True, "in_flight": self.answerer.in_flight})
+
+    async def _prune_job(self) -> None:
+        # A coroutine, so APScheduler runs it on the loop that owns the SQLite connection
+        # (plain functions go to its thread pool).
+        self.prune()
+
+    def prune(self) -> dict[str, int]:
+        cutoff = self.store.clock() - self.settings.retention_days * 86400
+        counts = self.answerer.policy.controls.prune(older_than=cutoff)
+        if any(counts.values()):
+            log.info("retention: removed %d messages and the text of %d answers older than "
+                     "%d days", counts["messages"], counts["answers"], self.settings.retention_days)
+        return counts
 
     async def stop(self) -> None:
         """Graceful: no new questions, answers in flight get the grace period, then the rest
@@ -147,7 +196,10 @@ class Bot:
         await self.answerer.shutdown(self.settings.shutdown_grace)
         if self._runner is not None:
             await self._runner.cleanup()
+            if self._dispatches:
+                await asyncio.gather(*self._dispatches, return_exceptions=True)
         await self.model.aclose()
+        await self.http.close()
         self.store.close()
         log.info("stopped")
 

@@ -26,7 +26,7 @@ class Surface(Protocol):
 
     async def placeholder(self, payload: Payload) -> None: ...
     async def progress(self, payload: Payload) -> None: ...
-    async def deliver(self, payloads: list[Payload], *, plain_text: str) -> None: ...
+    async def deliver(self, payloads: list[Payload], *, plain_text: str) -> list[str]: ...
     async def failure(self, payload: Payload) -> None: ...
     async def upload_reasoning(self, reasoning: str, answer_id: int) -> bool: ...
 
@@ -55,10 +55,10 @@ class ThreadSurface:
         await self.progress_client.chat_update(channel=self.channel, ts=self.placeholder_ts,
                                                **payload)
 
-    async def deliver(self, payloads: list[Payload], *, plain_text: str) -> None:
+    async def deliver(self, payloads: list[Payload], *, plain_text: str) -> list[str]:
         assert self.placeholder_ts is not None
-        await self.delivery.deliver(self.channel, self.thread_ts, self.placeholder_ts, payloads,
-                                    plain_text=plain_text)
+        return await self.delivery.deliver(self.channel, self.thread_ts, self.placeholder_ts,
+                                           payloads, plain_text=plain_text)
 
     async def failure(self, payload: Payload) -> None:
         assert self.placeholder_ts is not None
@@ -100,7 +100,7 @@ class EphemeralSurface:
     async def progress(self, payload: Payload) -> None:
         return None
 
-    async def deliver(self, payloads: list[Payload], *, plain_text: str) -> None:
+    async def deliver(self, payloads: list[Payload], *, plain_text: str) -> list[str]:
         room = self.USES - self.used
         if len(payloads) > room:
             hidden = len(payloads) - room + 1
@@ -109,6 +109,7 @@ class EphemeralSurface:
                         "me show privately. Ask me in a direct message to get all of it."}]
         for i, payload in enumerate(payloads):
             await self._send(self._prefaced(payload) if i == 0 else payload, replace=i == 0)
+        return []  # ephemeral messages have no ts
 
     async def failure(self, payload: Payload) -> None:
         await self._send(self._prefaced(payload), replace=True)

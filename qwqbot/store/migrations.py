@@ -196,3 +196,34 @@ def m003_digests(db: Database) -> None:
     # posted then were never seen, so digests covering them read Slack history.
     db.table("downtime").create({"id": int, "start": float, "end": float}, pk="id")
     db.table("meta").create({"key": str, "value": str}, pk="key")
+
+
+@migrations()
+def m004_controls(db: Database) -> None:
+    # Per-channel settings; NULL means "use the configured default".
+    db.table("channel_settings").create(
+        {
+            "channel_id": str,
+            "require_mention": int,
+            "system_extra": str,
+            "show_reasoning": int,
+            "digest_tz": str,
+            "digest_post_empty": int,
+            "updated_by": str,
+            "updated_at": float,
+        },
+        pk="channel_id",
+    )
+    # Admins' /qwq admin allow|deny, on top of the configured lists.
+    db.table("channel_access").create(
+        {"channel_id": str, "rule": str, "set_by": str, "set_at": float}, pk="channel_id")
+    # Per-user daily token quota set by an admin, overriding the configured default.
+    db.table("quotas").create(
+        {"user_id": str, "daily_tokens": int, "set_by": str, "set_at": float}, pk="user_id")
+    # Thumbs up/down per person per answer (a second click changes the vote).
+    db.table("feedback").create(
+        {"answer_id": int, "user_id": str, "value": str, "at": float},
+        pk=("answer_id", "user_id"))
+    db.table("feedback").create_index(["at"])
+    # The ts of every message an answer occupies, so Regenerate can replace all of them.
+    db.table("answers").add_column("message_ts", str)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,34 @@ class Store:
             " ORDER BY ts",
             [channel_id, thread_ts],
         ))
+
+    def thread_window(self, channel_id: str, thread_ts: str, up_to_ts: str, *,
+                      enough: Callable[[dict[str, Any]], bool]) -> tuple[list[dict[str, Any]], int]:
+        """The thread's first message and its newest ones up to ``up_to_ts``, in order, read
+        newest-first until ``enough(row)`` says to stop; and the thread's size up to there.
+
+        Reading newest-first and stopping keeps context assembly at a fixed cost however long
+        the thread grows (the context budget keeps only the newest anyway); only the columns
+        the prompt needs are read.
+        """
+        where = ("FROM messages WHERE channel_id = ? AND thread_ts = ? AND deleted = 0"
+                 " AND ts <= ?")
+        args = [channel_id, thread_ts, up_to_ts]
+        columns = "SELECT ts, user_id, text, is_bot, bot_id "
+        total = int(self.db.execute(f"SELECT COUNT(*) {where}", args).fetchone()[0])
+        cursor = self.db.execute(f"{columns}{where} ORDER BY ts DESC", args)
+        names = [d[0] for d in cursor.description]
+        recent: list[dict[str, Any]] = []
+        for values in cursor:  # rows are fetched as iterated: stopping early reads no more
+            row = dict(zip(names, values, strict=True))
+            recent.append(row)
+            if enough(row):
+                break
+        cursor.close()
+        recent.reverse()
+        if len(recent) < total:
+            recent[:0] = self.db.query(f"{columns}{where} ORDER BY ts LIMIT 1", args)
+        return recent, total
 
     def has_message(self, channel_id: str, ts: str) -> bool:
         return self.db.execute(

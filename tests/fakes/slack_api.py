@@ -82,12 +82,13 @@ import contextlib
 import copy
 import json
 import mimetypes
+import random
 import signal
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeAlias, TypeVar
@@ -385,6 +386,8 @@ class FakeSlack:
         self.socket_envelopes: list[JSON] = []
         self.socket_acks: list[JSON] = []
         self.socket_pings = 0
+        # Every call answered with HTTP 429 (queued by rate_limit_next or drawn by rate_limit_share).
+        self.rate_limited_calls: list[Call] = []
 
         self._lock = threading.RLock()
         self._users: dict[str, JSON] = {}
@@ -392,6 +395,9 @@ class FakeSlack:
         self._messages: dict[str, dict[str, JSON]] = {}
         self._faults: dict[str, collections.deque[_Fault]] = collections.defaultdict(collections.deque)
         self._latency = 0.0
+        self._random_limit: dict[str, float] = {}  # method -> share of calls answered 429
+        self._random_retry_after = 1
+        self._random = random.Random(0)
         self._last_ts_us = 0 if start_ts is None else round(start_ts * 1_000_000) - 100
         self._deterministic_ts = start_ts is not None
         self._file_seq = 0
@@ -687,6 +693,30 @@ class FakeSlack:
                 _Fault("ratelimit", error="ratelimited", retry_after=retry_after) for _ in range(count)
             )
 
+    def rate_limit_share(
+        self, methods: Iterable[str], share: float, *, retry_after: int = 1, seed: int = 0
+    ) -> None:
+        """From now on answer HTTP 429 (``Retry-After``, error ``ratelimited``) to a random
+        ``share`` (0..1) of the calls to ``methods``, drawn from ``random.Random(seed)`` in
+        arrival order; queued faults (``fail_next``, ...) go first. ``share`` 0 turns it off
+        for those methods. ``rate_limited`` counts every 429 served."""
+        if not 0.0 <= share <= 1.0:
+            raise ValueError("share must be between 0 and 1")
+        with self._lock:
+            for method in methods:
+                if share > 0:
+                    self._random_limit[method] = share
+                else:
+                    self._random_limit.pop(method, None)
+            self._random_retry_after = retry_after
+            self._random = random.Random(seed)
+
+    @property
+    def rate_limited(self) -> int:
+        """How many HTTP 429 answers were served."""
+        with self._lock:
+            return len(self.rate_limited_calls)
+
     def server_error_next(self, method: str, *, count: int = 1, status: int = 500) -> None:
         with self._lock:
             self._faults[method].extend(
@@ -696,6 +726,7 @@ class FakeSlack:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._random_limit.clear()
 
     def set_latency(self, seconds: float) -> None:
         """Delay every response (API, upload and response_url) by ``seconds``."""
@@ -1711,8 +1742,9 @@ class FakeSlack:
         body_token = params.pop("token", None)
         if token is None and isinstance(body_token, str) and body_token:
             token = body_token
+        call = Call(method=method, params=params, token=token, at=time.monotonic())
         with self._lock:
-            self.calls.append(Call(method=method, params=params, token=token, at=time.monotonic()))
+            self.calls.append(call)
         await self._delay()
         with self._lock:
             if token is None:
@@ -1727,9 +1759,13 @@ class FakeSlack:
                 return self._json({"ok": False, "error": error})
             queue = self._faults.get(method)
             fault = queue.popleft() if queue else None
+            share = self._random_limit.get(method, 0.0)
+            if fault is None and share > 0 and self._random.random() < share:
+                fault = _Fault("ratelimit", error="ratelimited", retry_after=self._random_retry_after)
             if fault is not None:
                 body: JSON = {"ok": False, "error": fault.error, **fault.extra}
                 if fault.kind == "ratelimit":
+                    self.rate_limited_calls.append(call)
                     return self._json(body, status=429, headers={"Retry-After": str(fault.retry_after)})
                 if fault.kind == "server":
                     return self._json(body, status=fault.status)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qwqbot.slack.commands import SUBCOMMANDS, parse_command, usage
+from qwqbot.slack.commands import SUBCOMMANDS, parse_command, usage_help
 from qwqbot.slack.commands.ask import ASK, PRIVATE, Ask
 from qwqbot.slack.commands.base import UsageError
 
@@ -40,7 +40,7 @@ def test_bad_arguments_name_the_problem(text, problem):
 
 
 def test_usage_lists_every_subcommand_with_an_example():
-    text = usage()
+    text = usage_help()
     assert text.startswith("*qwqbot* asks")
     for sub in [ASK, *SUBCOMMANDS.values()]:
         for ex in sub.examples:
@@ -48,6 +48,6 @@ def test_usage_lists_every_subcommand_with_an_example():
 
 
 def test_usage_with_a_problem_puts_it_first_and_can_focus_a_topic():
-    text = usage("Tell me what to ask.", topic="private")
+    text = usage_help("Tell me what to ask.", topic="private")
     assert text.splitlines()[0] == ":warning: Tell me what to ask."
     assert "/qwq private QUESTION" in text and "/qwq help" not in text

@@ -93,5 +93,7 @@ async def test_ack_does_not_wait_for_the_model(harness):
     response = await harness.deliver({"type": "app_mention", "channel": "C1", "user": "U1",
                                       "text": f"<@{BOT}> slow", "ts": ts})
     assert response.status_code == 200
+    # acknowledged before the work: the answer is claimed after the ack and is still going
+    await harness.slack.wait_for(lambda: harness.answers("C1", ts))
     assert harness.answers("C1", ts)[0]["status"] in ("queued", "running")
     await harness.finished("C1", ts)

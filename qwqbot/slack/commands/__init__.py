@@ -10,7 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from qwqbot.digest.scheduler import DigestScheduler
 from qwqbot.slack.answerer import Answerer
-from qwqbot.slack.commands import ask, digest, helptext
+from qwqbot.slack.commands import admin, ask, digest, helptext, settings, usage
 from qwqbot.slack.commands.base import CommandContext, Subcommand, UsageError
 from qwqbot.slack.commands.parser import parse, usage_text
 from qwqbot.slack.people import People
@@ -20,7 +20,8 @@ from qwqbot.store.digests import DigestStore
 COMMAND = "/qwq"
 DEFAULT = ask.ASK
 SUBCOMMANDS: dict[str, Subcommand] = {
-    s.name: s for s in (ask.PRIVATE, digest.DIGEST, helptext.HELP)}
+    s.name: s for s in (ask.PRIVATE, digest.DIGEST, usage.USAGE, settings.SETTINGS, admin.ADMIN,
+                        helptext.HELP)}
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,8 @@ def parse_command(text: str) -> tuple[Subcommand, Any]:
     return parse(text, SUBCOMMANDS, DEFAULT)
 
 
-def usage(problem: str | None = None, topic: str | None = None) -> str:
+def usage_help(problem: str | None = None, topic: str | None = None) -> str:
     return usage_text(SUBCOMMANDS, DEFAULT, problem=problem, topic=topic)
 
 
-__all__ = ["COMMAND", "CommandContext", "Services", "UsageError", "parse_command", "usage"]
+__all__ = ["COMMAND", "CommandContext", "Services", "UsageError", "parse_command", "usage_help"]

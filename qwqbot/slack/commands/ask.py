@@ -51,8 +51,17 @@ def _asked_blocks(user_id: str, question: str, *, via: str) -> list[dict[str, ob
     ]
 
 
+async def _refused(ctx: CommandContext) -> bool:
+    refusal = ctx.services.answerer.policy.refusal(ctx.user_id, ctx.channel_id)
+    if refusal is not None:
+        await ctx.respond(text=f":no_entry: {refusal.message}", response_type="ephemeral")
+    return refusal is not None
+
+
 async def run_public(args: Ask, ctx: CommandContext) -> None:
     s = ctx.services
+    if await _refused(ctx):
+        return
     try:
         parent = await s.client.chat_postMessage(
             channel=ctx.channel_id, text=f"<@{ctx.user_id}> asked: {args.question}"[:3000],
@@ -78,7 +87,8 @@ async def run_public(args: Ask, ctx: CommandContext) -> None:
 
 
 async def run_private(args: Ask, ctx: CommandContext) -> None:
-    await _answer_privately(args, ctx, preface=None)
+    if not await _refused(ctx):
+        await _answer_privately(args, ctx, preface=None)
 
 
 async def _answer_privately(args: Ask, ctx: CommandContext, *, preface: str | None) -> None:

@@ -79,7 +79,8 @@ async def _set(args: DigestArgs, ctx: CommandContext) -> None:
                      "here. Invite me first: `/invite @qwqbot`, then set the digest again.")
         return
     user_tz = await _user_tz(ctx)
-    schedule = parse_schedule(list(args.words), default_tz=user_tz)
+    channel_tz = s.answerer.policy.digest_tz(ctx.channel_id)
+    schedule = parse_schedule(list(args.words), default_tz=channel_tz or user_tz)
     schedule_id = s.digests.set_schedule(
         channel_id=ctx.channel_id, kind=schedule.kind, day=schedule.day, hour=schedule.hour,
         minute=schedule.minute, tz=schedule.tz, created_by=ctx.user_id)
@@ -88,8 +89,7 @@ async def _set(args: DigestArgs, ctx: CommandContext) -> None:
     assert row is not None
     s.scheduler.add(row)
     upcoming = next_fire(schedule, datetime.now(UTC))
-    zone_note = "" if len(args.words) > (3 if schedule.kind == "weekly" else 2) or user_tz else \
-        " (your Slack profile has no time zone, so UTC)"
+    zone_note = " (your Slack profile has no time zone, so UTC)" if schedule.assumed_utc else ""
     await _reply(ctx, f":spiral_calendar_pad: Done: a digest of this channel {describe(schedule)}"
                  f"{zone_note}. The next one comes {format_local(upcoming, user_tz)}.\n"
                  "It covers what was said since the previous digest, thread replies included; "

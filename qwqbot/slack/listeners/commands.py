@@ -13,7 +13,7 @@ from qwqbot.slack.commands import (
     Services,
     UsageError,
     parse_command,
-    usage,
+    usage_help,
 )
 
 log = logging.getLogger(__name__)
@@ -26,10 +26,10 @@ def register(app: AsyncApp, services: Services) -> None:
         try:
             sub, args = parse_command(text)
         except UsageError as exc:
-            await ack(text=usage(exc.problem, exc.topic), response_type="ephemeral")
+            await ack(text=usage_help(exc.problem, exc.topic), response_type="ephemeral")
             return
         if sub.name == "help":
-            await ack(text=usage(), response_type="ephemeral")
+            await ack(text=usage_help(), response_type="ephemeral")
             return
         await ack()
         ctx = CommandContext(

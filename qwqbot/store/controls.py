@@ -1,0 +1,117 @@
+"""Operators' controls in the store: channel settings, access rules, quotas, feedback,
+retention and erasure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qwqbot.store.store import Store
+
+SETTING_COLUMNS = ("require_mention", "system_extra", "show_reasoning", "digest_tz",
+                   "digest_post_empty")
+
+
+class ControlStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.db = store.db
+
+    def _commit(self) -> None:
+        self.db.conn.commit()
+
+    # -- channel settings --------------------------------------------------------------
+
+    def channel_settings(self, channel_id: str) -> dict[str, Any]:
+        rows = list(self.db.query("SELECT * FROM channel_settings WHERE channel_id = ?",
+                                  [channel_id]))
+        return rows[0] if rows else {}
+
+    def set_channel_setting(self, channel_id: str, column: str, value: Any, *, by: str) -> None:
+        if column not in SETTING_COLUMNS:
+            raise ValueError(column)
+        self.store.table("channel_settings").upsert(
+            {"channel_id": channel_id, column: value, "updated_by": by,
+             "updated_at": self.store.clock()}, pk="channel_id", alter=False)
+        self._commit()
+
+    # -- access and quotas -------------------------------------------------------------
+
+    def access_rules(self) -> dict[str, str]:
+        return {r["channel_id"]: r["rule"] for r in self.db.query("SELECT * FROM channel_access")}
+
+    def set_access(self, channel_id: str, rule: str | None, *, by: str) -> None:
+        if rule is None:
+            self.db.execute("DELETE FROM channel_access WHERE channel_id = ?", [channel_id])
+        else:
+            self.store.table("channel_access").upsert(
+                {"channel_id": channel_id, "rule": rule, "set_by": by,
+                 "set_at": self.store.clock()}, pk="channel_id")
+        self._commit()
+
+    def quota(self, user_id: str) -> int | None:
+        row = self.db.execute("SELECT daily_tokens FROM quotas WHERE user_id = ?",
+                              [user_id]).fetchone()
+        return int(row[0]) if row else None
+
+    def quotas(self) -> dict[str, int]:
+        return {r["user_id"]: r["daily_tokens"] for r in self.db.query("SELECT * FROM quotas")}
+
+    def set_quota(self, user_id: str, tokens: int | None, *, by: str) -> None:
+        if tokens is None:
+            self.db.execute("DELETE FROM quotas WHERE user_id = ?", [user_id])
+        else:
+            self.store.table("quotas").upsert(
+                {"user_id": user_id, "daily_tokens": tokens, "set_by": by,
+                 "set_at": self.store.clock()}, pk="user_id")
+        self._commit()
+
+    # -- feedback ----------------------------------------------------------------------
+
+    def record_feedback(self, answer_id: int, user_id: str, value: str) -> None:
+        self.store.table("feedback").upsert(
+            {"answer_id": answer_id, "user_id": user_id, "value": value,
+             "at": self.store.clock()}, pk=("answer_id", "user_id"))
+        self._commit()
+
+    # -- retention and erasure ---------------------------------------------------------
+
+    def prune(self, *, older_than: float) -> dict[str, int]:
+        """Drop stored messages older than the cutoff, and the text of older answers
+        (their token counts stay: usage history is not conversation content)."""
+        cutoff = f"{older_than:.6f}"
+        with self.db.atomic():
+            messages = self.db.execute("DELETE FROM messages WHERE ts < ?", [cutoff]).rowcount
+            answers = self.db.execute(
+                "UPDATE answers SET question = NULL, answer = NULL, reasoning = NULL"
+                " WHERE created_at < ? AND (answer IS NOT NULL OR question IS NOT NULL"
+                " OR reasoning IS NOT NULL)", [older_than]).rowcount
+            self.db.execute("DELETE FROM digest_runs WHERE period_end < ? AND digest IS NOT NULL"
+                            " AND status != 'failed'", [older_than])
+        return {"messages": messages, "answers": answers}
+
+    def forget_user(self, user_id: str) -> dict[str, int]:
+        """Their messages, and the bot's answers to them (which repeat what they asked)."""
+        with self.db.atomic():
+            messages = self.db.execute("DELETE FROM messages WHERE user_id = ?",
+                                       [user_id]).rowcount
+            self.db.execute(
+                "DELETE FROM messages WHERE (channel_id, ts) IN (SELECT channel_id, placeholder_ts"
+                " FROM answers WHERE user_id = ? AND placeholder_ts IS NOT NULL)", [user_id])
+            answers = self.db.execute(
+                "UPDATE answers SET question = NULL, answer = NULL, reasoning = NULL"
+                " WHERE user_id = ?", [user_id]).rowcount
+            self.db.execute("DELETE FROM users WHERE user_id = ?", [user_id])
+            self.db.execute("DELETE FROM feedback WHERE user_id = ?", [user_id])
+        return {"messages": messages, "answers": answers}
+
+    def forget_channel(self, channel_id: str) -> dict[str, int]:
+        with self.db.atomic():
+            messages = self.db.execute("DELETE FROM messages WHERE channel_id = ?",
+                                       [channel_id]).rowcount
+            answers = self.db.execute(
+                "UPDATE answers SET question = NULL, answer = NULL, reasoning = NULL"
+                " WHERE channel_id = ?", [channel_id]).rowcount
+            self.db.execute("UPDATE digest_runs SET digest = NULL, reasoning = NULL"
+                            " WHERE channel_id = ?", [channel_id])
+            self.db.execute("DELETE FROM threads WHERE channel_id = ?", [channel_id])
+        return {"messages": messages, "answers": answers}
