@@ -70,6 +70,8 @@ from typing import Any, TypeAlias
 
 from aiohttp import web
 
+from tests.fakes.threaded import ThreadedServer
+
 __all__ = [
     "Completion",
     "Drop",
@@ -323,13 +325,15 @@ _DEFAULT_STATUS_TYPES = {
 }
 
 
-class FakeModelServer:
+class FakeModelServer(ThreadedServer):
     """Fake OpenAI-compatible server running in a background thread.
 
     ``enqueue`` scripts (FIFO, one consumed per accepted chat completion
     request); ``default`` is used when the queue is empty (if None, the
     server answers 500 "no scripted response").
     """
+
+    _thread_name = "FakeModelServer"
 
     def __init__(self, *, api_key: str | None = "test-key", model: str = "Qwen/QwQ-32B",
                  port: int = 0) -> None:
@@ -341,11 +345,9 @@ class FakeModelServer:
         self.requests: list[RecordedRequest] = []
         self._queue: collections.deque[Script] = collections.deque()
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._port: int | None = None
         self._want_port = port
 
     # ----------------------------------------------------------------- public
@@ -370,51 +372,8 @@ class FakeModelServer:
         with self._lock:
             self._queue.extend(responses)
 
-    def start(self) -> FakeModelServer:
-        if self._thread is not None:
-            raise RuntimeError("FakeModelServer already started")
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._thread = threading.Thread(
-            target=self._run_loop, args=(loop,), name="FakeModelServer", daemon=True
-        )
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self._astart(), loop).result(timeout=10)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        try:
-            if loop.is_running():
-                asyncio.run_coroutine_threadsafe(self._astop(), loop).result(timeout=10)
-        finally:
-            if loop.is_running():
-                loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            if not thread.is_alive():
-                loop.close()
-            self._loop = None
-            self._thread = None
-            self._port = None
-
-    def __enter__(self) -> FakeModelServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # ---------------------------------------------------------------- plumbing
-
-    @staticmethod
-    def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_forever()
 
     async def _astart(self) -> None:
         app = web.Application(middlewares=[self._track_and_record])

@@ -96,6 +96,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from tests.fakes.threaded import ThreadedServer
+
 __all__ = ["Call", "FakeFile", "FakeSlack", "SlackApiFault"]
 
 JSON: TypeAlias = dict[str, Any]
@@ -345,8 +347,10 @@ def _tz_info(tz: str) -> tuple[str, int]:
 Handler: TypeAlias = Callable[[JSON], JSON]
 
 
-class FakeSlack:
+class FakeSlack(ThreadedServer):
     """Fake Slack workspace + Web API. Thread-safe; see module docstring."""
+
+    _thread_name = "FakeSlack"
 
     def __init__(
         self,
@@ -409,11 +413,9 @@ class FakeSlack:
         self._socket_seq = 0
         self._event_seq = 0
 
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._port: int | None = None
 
         self._dispatch: dict[str, Handler] = {
             "api.test": self._api_test,
@@ -465,43 +467,6 @@ class FakeSlack:
         """What to pass as ``base_url`` to slack_sdk clients (trailing slash included)."""
         return f"{self.base_url}/api/"
 
-    def start(self) -> FakeSlack:
-        if self._thread is not None:
-            raise RuntimeError("FakeSlack already started")
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._thread = threading.Thread(target=self._run_loop, args=(loop,), name="FakeSlack", daemon=True)
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self._astart(), loop).result(timeout=10)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        """Stop serving. In-flight requests are cancelled (clients see a disconnect)."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        try:
-            if loop.is_running():
-                asyncio.run_coroutine_threadsafe(self._astop(), loop).result(timeout=5)
-        finally:
-            if loop.is_running():
-                loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=5)
-            if not thread.is_alive():
-                loop.close()
-            self._loop = None
-            self._thread = None
-            self._port = None
-
-    def __enter__(self) -> FakeSlack:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------ inspection
 
@@ -1642,11 +1607,6 @@ class FakeSlack:
         return {"files": [self._file_object(f) for f in found]}
 
     # ------------------------------------------------------------- plumbing
-
-    @staticmethod
-    def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_forever()
 
     async def _astart(self) -> None:
         app = web.Application(middlewares=[self._track], client_max_size=1024**3)
