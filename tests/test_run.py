@@ -131,3 +131,28 @@ def test_kill_9_mid_answer_then_restart_leaves_no_answer_thinking(slack, model_s
     finally:
         restarted.send_signal(signal.SIGTERM)
         assert restarted.wait(timeout=30) == 0
+
+
+def test_digest_run_from_the_command_line(slack, model_server, tmp_path):
+    from tests.fakes.model_server import think_stream
+
+    ts = slack.add_message("C1", user="U1", text="we agreed to ship on Friday")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AIML_", "QWQBOT_"))}
+    env.update({"SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_API_URL": slack.api_url,
+                "AIML_API_KEY": "test-key", "AIML_API_BASE_URL": model_server.base_url,
+                "QWQBOT_DB": str(tmp_path / "d.db")})
+    model_server.enqueue(think_stream("r", "**Decisions**\n- Ship on Friday"))
+    dry = subprocess.run([sys.executable, "-m", "qwqbot", "digest", "run", "C1", "--dry-run"],
+                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    assert "Digest of #general" in dry.stdout and "Ship on Friday" in dry.stdout
+    assert "we agreed to ship on Friday" in json.dumps(model_server.requests[0].json)
+    assert [m for m in slack.messages("C1") if m.get("user") == "UBOT"] == []  # dry: not posted
+    model_server.enqueue(think_stream("r", "**Decisions**\n- Ship on Friday"))
+    done = subprocess.run([sys.executable, "-m", "qwqbot", "digest", "run", "C1"], env=env,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Posted the digest of #general (1 message)" in done.stdout
+    [post] = [m for m in slack.messages("C1") if m.get("user") == "UBOT"]
+    assert "Ship on Friday" in json.dumps(post["blocks"])
+    assert ts

@@ -41,7 +41,8 @@ async def run_digest(settings: Settings, channel_id: str, *, dry_run: bool, hour
         out.write(outcome.markdown.rstrip() + "\n")
         return 0
     if outcome.status == "posted":
-        out.write(f"Posted the digest of #{name} ({outcome.messages:,} messages).\n")
+        plural = "" if outcome.messages == 1 else "s"
+        out.write(f"Posted the digest of #{name} ({outcome.messages:,} message{plural}).\n")
         return 0
     if outcome.status == "empty":
         out.write(f"No messages in #{name} in that period: nothing posted.\n")

@@ -108,8 +108,8 @@ class DigestRunner:
         result = await compose(request, self._summarize(channel_id), permalink=self._permalink(
             channel_id))
         seconds = time.monotonic() - started
-        markdown = f"## {title}\n\n_{_span(start, end, tz)} · {len(rows):,} messages_\n\n" \
-                   f"{result.markdown}"
+        count = f"{len(rows):,} message{'' if len(rows) == 1 else 's'}"
+        markdown = f"## {title}\n\n_{_span(start, end, tz)} · {count}_\n\n{result.markdown}"
         if run_id is None:
             return Outcome("dry_run", None, len(rows), markdown, result.reasoning)
         message_ts = await self._post(channel_id, markdown, result, seconds)

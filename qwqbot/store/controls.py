@@ -85,8 +85,11 @@ class ControlStore:
                 "UPDATE answers SET question = NULL, answer = NULL, reasoning = NULL"
                 " WHERE created_at < ? AND (answer IS NOT NULL OR question IS NOT NULL"
                 " OR reasoning IS NOT NULL)", [older_than]).rowcount
-            self.db.execute("DELETE FROM digest_runs WHERE period_end < ? AND digest IS NOT NULL"
-                            " AND status != 'failed'", [older_than])
+            self.db.execute("UPDATE digest_runs SET digest = NULL, reasoning = NULL"
+                            " WHERE period_end < ? AND digest IS NOT NULL", [older_than])
+            # Slack redelivers within minutes; a week of event ids is plenty for dedupe.
+            self.db.execute("DELETE FROM slack_events WHERE received_at < ?",
+                            [self.store.clock() - 7 * 86400])
         return {"messages": messages, "answers": answers}
 
     def forget_user(self, user_id: str) -> dict[str, int]:
