@@ -110,6 +110,8 @@ async def test_slack_5xx_is_retried(harness):
     assert "Survived the 503." in reply_text(harness, ts)
 
 
+# No progress edits here (interval 60 s): the injected refusal must hit the final edit.
+@pytest.mark.parametrize("harness", [{"QWQBOT_PROGRESS_INTERVAL": "60"}], indirect=True)
 @pytest.mark.parametrize("slack_error", ["msg_too_long", "invalid_blocks", "msg_blocks_too_long"])
 async def test_refused_payload_falls_back_to_plain_text(harness, slack_error):
     harness.model.enqueue(think_stream("why", "Plain but *complete* answer."))

@@ -114,6 +114,7 @@ async def test_slack_429_and_5xx_lose_nothing(harness, method, inject):
     await still_serving(harness)
 
 
+@pytest.mark.parametrize("harness", [{"QWQBOT_PROGRESS_INTERVAL": "60"}], indirect=True)
 @pytest.mark.parametrize("slack_error", ["msg_too_long", "invalid_blocks"])
 async def test_refused_payloads(harness, slack_error):
     harness.model.enqueue(think_stream("r", "Still readable."))
