@@ -38,7 +38,7 @@ class UpdateBudget:
         self._clock = clock
         self._calls: collections.deque[float] = collections.deque()
         self._paused_until = 0.0
-        #: calls granted, for the benchmark's figures
+        #: calls granted since start
         self.granted = 0
 
     def _in_window(self) -> int:
@@ -90,7 +90,6 @@ class ProgressUpdater:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_shown: Any = None
-        self.edits = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -114,7 +113,6 @@ class ProgressUpdater:
             try:
                 await self._update(payload)
                 self._last_shown = payload
-                self.edits += 1
             except SlackApiError as exc:
                 if exc.response.status_code == 429:
                     retry_after = float(exc.response.headers.get("retry-after", 1) or 1)

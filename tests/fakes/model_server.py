@@ -59,7 +59,6 @@ import argparse
 import asyncio
 import collections
 import json
-import signal
 import sys
 import threading
 import time
@@ -720,21 +719,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.enqueue(*scripts)
         server.default = default
 
-    stop = threading.Event()
-
-    def _on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    server.start()
-    try:
-        print(server.base_url, flush=True)
-        while not stop.wait(0.5):
-            pass
-    finally:
-        server.stop()
-    return 0
+    return server.serve_until_signalled(lambda: server.base_url)
 
 
 if __name__ == "__main__":

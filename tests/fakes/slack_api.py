@@ -83,7 +83,6 @@ import copy
 import json
 import mimetypes
 import random
-import signal
 import sys
 import threading
 import time
@@ -1899,21 +1898,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.seed:
         with open(args.seed, encoding="utf-8") as fh:
             _seed(slack, json.load(fh))
-    stop = threading.Event()
-
-    def _on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    slack.start()
-    try:
-        print(slack.api_url, flush=True)
-        while not stop.wait(0.5):
-            pass
-    finally:
-        slack.stop()
-    return 0
+    return slack.serve_until_signalled(lambda: slack.api_url)
 
 
 if __name__ == "__main__":

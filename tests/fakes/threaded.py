@@ -4,7 +4,9 @@ background thread, so sync tests, async tests on any loop and subprocesses can a
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T", bound="ThreadedServer")
@@ -65,6 +67,21 @@ class ThreadedServer:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
+
+    def serve_until_signalled(self, address: Callable[[], str]) -> int:
+        """For ``python -m tests.fakes...``: start, print ``address()`` on the first line of
+        stdout (a parent process reads it), serve until SIGTERM or SIGINT."""
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        self.start()
+        try:
+            print(address(), flush=True)
+            while not stop.wait(0.5):
+                pass
+        finally:
+            self.stop()
+        return 0
 
     @staticmethod
     def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
