@@ -112,7 +112,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
               f"{counts['answers']:,} answers of {args.user or args.channel}.")
         return 0
     if args.command == "digest":
-        from qwqbot.digest.command_line import run_digest
+        from qwqbot.slack.digest_run import run_digest
 
         return asyncio.run(run_digest(settings, args.channel, dry_run=args.dry_run,
                                       hours=args.hours, tz=args.tz))

@@ -16,17 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.web.async_client import AsyncWebClient
-
+from qwqbot.accounting import model_call_row
 from qwqbot.config import Settings
-from qwqbot.digest.compose import DigestMessage, DigestRequest, DigestResult, compose
-from qwqbot.digest.source import backfill_period
+from qwqbot.digest.compose import DigestMessage, DigestRequest, compose
+from qwqbot.digest.port import DigestPost, DigestSlack, SlackCallError
 from qwqbot.errors import AnswerCutOffError, ModelError
 from qwqbot.model.client import Message, ModelClient
-from qwqbot.slack.delivery import slack_error
-from qwqbot.slack.people import People, mentioned_ids
-from qwqbot.slack.render import answer_messages, reasoning_attachment
 from qwqbot.store import Store
 from qwqbot.store.digests import DigestStore
 
@@ -46,20 +41,18 @@ class Outcome:
 
 
 class DigestRunner:
-    def __init__(self, *, settings: Settings, store: Store, client: AsyncWebClient,
-                 model: ModelClient, people: People, bot_user_id: str, team_url: str,
-                 clock: Callable[[], float] = time.time,
-                 post_empty: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, *, settings: Settings, store: Store, digests: DigestStore,
+                 model: ModelClient, slack: DigestSlack, bot_user_id: str,
+                 post_empty: Callable[[str], bool], clock: Callable[[], float] = time.time,
+                 ) -> None:
         self.settings = settings
         #: per channel: post a note for a period without messages (a channel setting)
-        self.post_empty = post_empty or (lambda _channel: settings.digest_post_empty)
+        self.post_empty = post_empty
         self.store = store
-        self.digests = DigestStore(store)
-        self.client = client
+        self.digests = digests
         self.model = model
-        self.people = people
+        self.slack = slack
         self.bot_user_id = bot_user_id
-        self.team_url = team_url.rstrip("/") + "/"
         self.clock = clock
 
     async def run(self, *, channel_id: str, channel_name: str, schedule_id: int | None,
@@ -74,7 +67,7 @@ class DigestRunner:
                 return Outcome("taken")
         try:
             return await self._run(run_id, channel_id, channel_name, start, end, tz, title)
-        except (ModelError, SlackApiError, SlackClientError) as exc:
+        except (ModelError, SlackCallError) as exc:
             return self._failed(run_id, channel_id, exc)
         except Exception as exc:
             log.exception("digest of %s failed unexpectedly", channel_id)
@@ -83,17 +76,16 @@ class DigestRunner:
     async def _run(self, run_id: int | None, channel_id: str, channel_name: str, start: float,
                    end: float, tz: str, title: str) -> Outcome:
         if self.digests.unseen(channel_id, start, end):
-            await backfill_period(self.client, self.store, channel_id, start, end)
+            await self.slack.read_period(channel_id, start, end)
         rows = self.digests.period_messages(channel_id, start, end)
         if not rows:
             if run_id is not None:
                 self.digests.finish_run(run_id, status="empty", messages=0)
                 if self.post_empty(channel_id):
-                    await self.client.chat_postMessage(
-                        channel=channel_id, text=f"{title}: no messages in this period.")
+                    await self.slack.post_note(channel_id, f"{title}: no messages in this period.")
             return Outcome("empty", run_id)
-        names = await self.people.names(
-            {r["user_id"] for r in rows if r["user_id"]} | mentioned_ids(r["text"] for r in rows))
+        names = await self.slack.names({r["user_id"] for r in rows if r["user_id"]},
+                                       (r["text"] for r in rows))
         request = DigestRequest(
             channel_name=channel_name,
             period_start=datetime.fromtimestamp(start, UTC),
@@ -105,14 +97,15 @@ class DigestRunner:
             names=names, bot_user_id=self.bot_user_id,
             budget_tokens=self.settings.context_tokens - self.settings.max_tokens)
         started = time.monotonic()
-        result = await compose(request, self._summarize(channel_id), permalink=self._permalink(
-            channel_id))
+        result = await compose(request, self._summarize(channel_id),
+                               permalink=lambda ts: self.slack.permalink(channel_id, ts))
         seconds = time.monotonic() - started
         count = f"{len(rows):,} message{'' if len(rows) == 1 else 's'}"
         markdown = f"## {title}\n\n_{_span(start, end, tz)} · {count}_\n\n{result.markdown}"
         if run_id is None:
             return Outcome("dry_run", None, len(rows), markdown, result.reasoning)
-        message_ts = await self._post(channel_id, markdown, result, seconds)
+        message_ts = await self.slack.post_digest(channel_id, DigestPost(
+            markdown=markdown, reasoning=result.reasoning, seconds=seconds, parts=result.parts))
         self.digests.finish_run(run_id, status="posted", messages=len(rows), parts=result.parts,
                                 digest=result.markdown, reasoning=result.reasoning,
                                 message_ts=message_ts, error_kind=None, error_message=None)
@@ -127,11 +120,6 @@ class DigestRunner:
             return names.get(str(row["user_id"]), str(row["user_id"]))
         return "a bot" if row["is_bot"] else "someone"
 
-    def _permalink(self, channel_id: str) -> Callable[[str], str]:
-        # The permalink shape Slack documents for chat.getPermalink; building it saves a
-        # Web API call per thread.
-        return lambda ts: f"{self.team_url}archives/{channel_id}/p{ts.replace('.', '')}"
-
     def _summarize(self, channel_id: str) -> Callable[[list[Message]], Any]:
         async def summarize(messages: list[Message]) -> tuple[str, str]:
             started = time.time()
@@ -143,40 +131,18 @@ class DigestRunner:
                 if not exc.partial.answer:
                     raise
                 completion = exc.partial
-            usage = completion.usage
-            self.store.record_model_call(
-                purpose="digest", channel_id=channel_id, model=self.settings.model,
-                prompt_tokens=usage.prompt_tokens if usage else None,
-                completion_tokens=usage.completion_tokens if usage else None,
-                reasoning_tokens=usage.reasoning_tokens if usage else None,
-                total_tokens=usage.total_tokens if usage else None,
-                latency_ms=int((time.time() - started) * 1000),
-                finish_reason=completion.finish_reason)
+            self.store.record_model_call(**model_call_row(
+                completion, purpose="digest", model=self.settings.model, started=started,
+                channel_id=channel_id))
             return completion.answer, completion.reasoning
 
         return summarize
 
-    async def _post(self, channel_id: str, markdown: str, result: DigestResult,
-                    seconds: float) -> str:
-        payloads = answer_messages(markdown, reasoning=None, reasoning_tokens=None,
-                                   seconds=seconds,
-                                   note=f"Summarised in {result.parts} parts" if result.parts > 1
-                                   else None)
-        if result.reasoning:
-            payloads[0]["attachments"] = [reasoning_attachment(
-                result.reasoning, tokens=None, seconds=seconds,
-                omitted_hint="the bot keeps the full text").payload]
-        first_ts = ""
-        for payload in payloads:
-            response = await self.client.chat_postMessage(channel=channel_id, **payload)
-            first_ts = first_ts or str(response["ts"])
-        return first_ts
-
     def _failed(self, run_id: int | None, channel_id: str, exc: Exception) -> Outcome:
         if isinstance(exc, ModelError):
             kind, message = exc.kind, exc.user_message
-        elif isinstance(exc, SlackApiError):
-            kind, message = "slack", slack_error(exc)
+        elif isinstance(exc, SlackCallError):
+            kind, message = "slack", exc.error
         else:
             kind, message = "internal", type(exc).__name__
         log.warning("digest of %s failed: %s", channel_id, kind)

@@ -1,4 +1,5 @@
-"""Firing digests on schedule: APScheduler 3's AsyncIOScheduler on the bot's one loop.
+"""Firing digests on schedule, as jobs of the bot's one APScheduler 3 AsyncIOScheduler
+(on the bot's one loop; the bot owns its start and shutdown).
 
 Schedules live in SQLite; the scheduler is rebuilt from them at every start. Each has a
 cron trigger in its own time zone, so 09:00 stays 09:00 across DST. At start-up, a digest
@@ -16,8 +17,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from slack_sdk.errors import SlackApiError, SlackClientError
 
+from qwqbot.config import Settings
+from qwqbot.digest.port import DigestSlack
 from qwqbot.digest.runner import DigestRunner, Outcome
 from qwqbot.digest.schedule import Schedule, latest_fire, period_ending, period_key, trigger
 from qwqbot.store.digests import DigestStore
@@ -37,15 +39,17 @@ def title_of(row: dict[str, Any], channel_name: str) -> str:
 
 
 class DigestScheduler:
-    def __init__(self, runner: DigestRunner, *,
+    def __init__(self, *, settings: Settings, runner: DigestRunner, digests: DigestStore,
+                 jobs: AsyncIOScheduler, slack: DigestSlack,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.runner = runner
-        self.digests: DigestStore = runner.digests
-        self.settings = runner.settings
+        self.digests = digests
+        self.settings = settings
+        self.slack = slack
         self.now = now
-        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        #: the bot's one scheduler; its owner starts and shuts it down
+        self.jobs = jobs
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._names: dict[str, str] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -60,11 +64,10 @@ class DigestScheduler:
             log.warning("%d digest runs were interrupted by the last stop; retrying", interrupted)
         for row in self.digests.schedules():
             self.add(row)
-        self.scheduler.add_job(self._heartbeat, "interval", seconds=HEARTBEAT_SECONDS,
-                               id="heartbeat")
-        self.scheduler.add_job(self.retry_due, "interval", seconds=RETRY_CHECK_SECONDS,
-                               id="digest-retries")
-        self.scheduler.start()
+        self.jobs.add_job(self._heartbeat, "interval", seconds=HEARTBEAT_SECONDS,
+                          id="heartbeat", replace_existing=True)
+        self.jobs.add_job(self.retry_due, "interval", seconds=RETRY_CHECK_SECONDS,
+                          id="digest-retries", replace_existing=True)
         await self.catch_up()
         await self.retry_due()
 
@@ -74,7 +77,7 @@ class DigestScheduler:
         self.digests.heartbeat()
 
     async def shutdown(self) -> None:
-        self.scheduler.shutdown(wait=False)
+        """Cancel digests being written (their runs are retried at the next start)."""
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -89,18 +92,18 @@ class DigestScheduler:
 
     def add(self, row: dict[str, Any]) -> None:
         # misfire_grace_time covers a loop busy at the exact second; coalesce avoids bursts.
-        self.scheduler.add_job(self.fire, trigger(schedule_of(row)), args=[row["id"]],
+        self.jobs.add_job(self.fire, trigger(schedule_of(row)), args=[row["id"]],
                                id=f"digest:{row['id']}", replace_existing=True, coalesce=True,
                                misfire_grace_time=int(self.settings.digest_grace_hours * 3600))
 
     def remove(self, schedule_ids: list[int]) -> None:
         for schedule_id in schedule_ids:
-            job = self.scheduler.get_job(f"digest:{schedule_id}")
+            job = self.jobs.get_job(f"digest:{schedule_id}")
             if job is not None:
                 job.remove()
 
     def next_run(self, schedule_id: int) -> datetime | None:
-        job = self.scheduler.get_job(f"digest:{schedule_id}")
+        job = self.jobs.get_job(f"digest:{schedule_id}")
         return job.next_run_time if job is not None else None
 
     # -- firing ------------------------------------------------------------------------
@@ -116,7 +119,7 @@ class DigestScheduler:
         # "Since the previous digest": a `digest now` in between already covered part of it.
         previous = self.digests.last_posted_end(row["channel_id"])
         start_ts = max(start.timestamp(), previous or 0.0)
-        channel_name = await self.channel_name(row["channel_id"])
+        channel_name = await self.slack.channel_name(row["channel_id"])
         return await self.runner.run(
             channel_id=row["channel_id"], channel_name=channel_name, schedule_id=schedule_id,
             period_key=period_key(schedule_id, fire), start=min(start_ts, end.timestamp()),
@@ -142,12 +145,3 @@ class DigestScheduler:
             log.info("retrying the digest of %s for the period ending %s", run["channel_id"],
                      end.isoformat())
             self.spawn(self.fire(run["schedule_id"], at=end))
-
-    async def channel_name(self, channel_id: str) -> str:
-        if channel_id not in self._names:
-            try:
-                info = await self.runner.client.conversations_info(channel=channel_id)
-                self._names[channel_id] = str((info.get("channel") or {}).get("name") or channel_id)
-            except (SlackApiError, SlackClientError):
-                return channel_id
-        return self._names[channel_id]

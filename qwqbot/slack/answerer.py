@@ -1,7 +1,8 @@
 """The answer pipeline: one question in, one answer (with its reasoning) out.
 
     start(job) -> task: placeholder -> backfill -> queue for a model slot -> prompt from the
-    store -> model stream (progress edits) -> release the slot -> deliver -> store
+    store -> model stream (progress edits) -> store the outcome -> release the slot ->
+    show it in Slack
 
 Every answer is a row in ``answers`` whose status says how far it got, so a restart can
 find the ones left unfinished. Where the answer appears (a thread, or privately) is the
@@ -21,16 +22,17 @@ from typing import Any
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from qwqbot.accounting import model_call_row
 from qwqbot.config import Settings
 from qwqbot.conversation import MessageTooLongError, Prompt
 from qwqbot.errors import AnswerCutOffError, ModelError, QwqbotError
 from qwqbot.model.client import ModelClient
 from qwqbot.model.events import AnswerDelta, Completion, ModelEvent
 from qwqbot.policy import Policy
-from qwqbot.slack.backfill import backfill_thread
 from qwqbot.slack.context import ContextBuilder
 from qwqbot.slack.delivery import Delivery, slack_error
-from qwqbot.slack.people import People
+from qwqbot.slack.history import backfill_thread
+from qwqbot.slack.identity import BotIdentity
 from qwqbot.slack.progress import ProgressUpdater, UpdateBudget
 from qwqbot.slack.render import (
     answer_messages,
@@ -64,15 +66,6 @@ FAILURE_TITLES = {
 OPERATOR_KINDS = {"auth", "credits", "model_not_found", "bad_request"}
 
 
-@dataclass(frozen=True)
-class BotIdentity:
-    user_id: str
-    bot_id: str
-    team_id: str
-    name: str = "qwqbot"
-    url: str = "https://slack.com/"  # the workspace's address, for permalinks
-
-
 @dataclass(eq=False)
 class Job:
     """One answer being produced, and what its progress renders from."""
@@ -92,24 +85,32 @@ class Job:
     completion: Completion = field(default_factory=Completion)
 
 
+@dataclass(frozen=True)
+class Kept:
+    """A model call's outcome, already stored; what remains is to show it in Slack."""
+
+    completion: Completion
+    started: float  # wall time the model call began
+    cut_off: AnswerCutOffError | None = None
+    failure: QwqbotError | None = None
+    retry: bool = True
+
+
 class Answerer:
     def __init__(self, *, settings: Settings, store: Store, client: AsyncWebClient,
-                 model: ModelClient, identity: BotIdentity,
-                 progress_client: AsyncWebClient | None = None) -> None:
+                 progress_client: AsyncWebClient, model: ModelClient, identity: BotIdentity,
+                 budget: UpdateBudget, delivery: Delivery, policy: Policy,
+                 context: ContextBuilder) -> None:
         self.settings = settings
         self.store = store
         self.client = client
-        self.progress_client = progress_client or client
+        self.progress_client = progress_client
         self.model = model
         self.identity = identity
-        self.budget = UpdateBudget(settings.update_budget_per_minute)
-        self.delivery = Delivery(client, self.budget, update_client=self.progress_client)
-        self.people = People(store, client)
-        self.policy = Policy(settings, store)
-        self.context = ContextBuilder(settings=settings, store=store, client=client,
-                                      people=self.people, bot_user_id=identity.user_id,
-                                      bot_id=identity.bot_id, bot_name=identity.name,
-                                      policy=self.policy)
+        self.budget = budget
+        self.delivery = delivery
+        self.policy = policy
+        self.context = context
         self._slots = asyncio.Semaphore(settings.max_concurrent)
         self._waiting: list[Job] = []  # arrival order; the head gets the next free slot
         self._running = 0
@@ -216,7 +217,9 @@ class Answerer:
                     self._waiting.remove(job)
                     self._running += 1
                     try:
-                        outcome = await self._think(job)
+                        # Stored before the slot is released: a cancellation from here on
+                        # (a shutdown) cannot lose a finished answer.
+                        kept = await self._think(job)
                     finally:
                         self._running -= 1
             finally:
@@ -224,7 +227,7 @@ class Answerer:
         finally:
             if job in self._waiting:
                 self._waiting.remove(job)
-        await outcome
+        await self._show(job, kept)
 
     async def _placeholder(self, job: Job) -> bool:
         try:
@@ -260,9 +263,9 @@ class Answerer:
         return progress_message(state=job.phase, elapsed=elapsed,
                                 reasoning_chars=job.completion.reasoning_chars)
 
-    async def _think(self, job: Job) -> Coroutine[Any, Any, None]:
-        """Run the model inside the concurrency slot; return the delivery to run outside it
-        (posting to Slack must not hold a model slot)."""
+    async def _think(self, job: Job) -> Kept:
+        """Run the model inside the concurrency slot and store what it produced; showing it
+        happens outside the slot (posting to Slack must not hold a model slot)."""
         job.phase = "thinking"
         job.started = time.monotonic()
         started_wall = time.time()
@@ -271,7 +274,8 @@ class Answerer:
         try:
             prompt = await self._prompt(job)
         except MessageTooLongError as exc:
-            return self._fail(job, exc, retry=False)
+            return self._keep_failure(job, Kept(Completion(), started_wall, failure=exc,
+                                                retry=False))
 
         first_token: list[float] = []
 
@@ -286,15 +290,16 @@ class Answerer:
             completion = await self.model.complete(prompt.messages, on_event=on_event)
         except AnswerCutOffError as exc:
             self._record_call(job, exc.partial, started_wall, prompt, error_kind="cut_off")
-            return self._finish(job, exc.partial, started_wall, cut_off=exc)
+            return self._keep_answer(job, Kept(exc.partial, started_wall, cut_off=exc))
         except ModelError as exc:
             self._record_call(job, exc.partial or job.completion, started_wall, prompt,
                               error_kind=exc.kind)
-            return self._fail(job, exc, retry=True)
+            return self._keep_failure(job, Kept(exc.partial or job.completion, started_wall,
+                                                failure=exc))
         self._record_call(job, completion, started_wall, prompt)
         if first_token:
             self.store.update_answer(job.answer_id, first_token_at=first_token[0])
-        return self._finish(job, completion, started_wall)
+        return self._keep_answer(job, Kept(completion, started_wall))
 
     async def _prompt(self, job: Job) -> Prompt:
         if job.thread_ts is None:
@@ -304,41 +309,60 @@ class Answerer:
 
     def _record_call(self, job: Job, completion: Completion, started: float, prompt: Prompt,
                      *, error_kind: str | None = None) -> None:
-        usage = completion.usage
-        self.store.record_model_call(
-            answer_id=job.answer_id, purpose="answer", user_id=job.user_id, channel_id=job.channel,
-            model=self.settings.model,
-            prompt_tokens=usage.prompt_tokens if usage else prompt.estimated_tokens,
-            completion_tokens=usage.completion_tokens if usage else None,
-            reasoning_tokens=usage.reasoning_tokens if usage else None,
-            total_tokens=usage.total_tokens if usage else None,
-            latency_ms=int((time.time() - started) * 1000),
-            finish_reason=completion.finish_reason, error_kind=error_kind)
+        self.store.record_model_call(**model_call_row(
+            completion, purpose="answer", model=self.settings.model, started=started,
+            prompt_estimate=prompt.estimated_tokens, error_kind=error_kind,
+            answer_id=job.answer_id, user_id=job.user_id, channel_id=job.channel))
 
     # -- outcomes (run after the model slot is released) --------------------------------
 
-    async def _finish(self, job: Job, completion: Completion, started: float,
-                      cut_off: AnswerCutOffError | None = None) -> None:
-        seconds = time.time() - started
-        reasoning, answer = completion.reasoning, completion.answer
-        usage = completion.usage
-        reasoning_tokens = (usage.reasoning_tokens if usage and usage.reasoning_tokens
-                            else estimate_tokens(reasoning) if reasoning else None)
-        # Keep the answer before talking to Slack: whatever Slack does, nothing is lost.
+    def _keep_answer(self, job: Job, kept: Kept) -> Kept:
+        """Store the answer (and the thread's memory of it) before Slack is asked to show
+        it: whatever Slack does, nothing is lost."""
+        completion, cut_off = kept.completion, kept.cut_off
         self.store.update_answer(
-            job.answer_id, status="cut_off" if cut_off else "done", reasoning=reasoning,
-            answer=answer, finish_reason=completion.finish_reason, finished_at=time.time(),
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
-            reasoning_tokens=reasoning_tokens,
+            job.answer_id, status="cut_off" if cut_off else "done",
+            reasoning=completion.reasoning, answer=completion.answer,
+            finish_reason=completion.finish_reason, finished_at=time.time(),
+            prompt_tokens=completion.usage.prompt_tokens if completion.usage else None,
+            completion_tokens=completion.usage.completion_tokens if completion.usage else None,
+            reasoning_tokens=_reasoning_tokens(completion),
             error_kind="cut_off" if cut_off else None,
             error_message=cut_off.user_message if cut_off else None)
         placeholder_ts = job.surface.placeholder_ts
-        if answer and job.thread_ts is not None and placeholder_ts is not None:
-            # The thread's memory gets the answer, never the reasoning (QwQ's guidance).
+        if completion.answer and job.thread_ts is not None and placeholder_ts is not None:
+            # The thread's memory gets the answer, never the reasoning (QwQ's guidance:
+            # https://huggingface.co/Qwen/QwQ-32B#usage-guidelines).
             self.store.save_message(channel_id=job.channel, ts=placeholder_ts,
                                     thread_ts=job.thread_ts, user_id=self.identity.user_id,
-                                    text=answer, is_bot=True, bot_id=self.identity.bot_id)
+                                    text=completion.answer, is_bot=True,
+                                    bot_id=self.identity.bot_id)
+        return kept
+
+    def _keep_failure(self, job: Job, kept: Kept) -> Kept:
+        err = kept.failure
+        assert err is not None
+        self.store.update_answer(job.answer_id, status="failed", error_kind=err.kind,
+                                 error_message=err.user_message, finished_at=time.time())
+        log.warning("answer %d in %s failed: %s", job.answer_id, job.channel, err.kind)
+        return kept
+
+    async def _show(self, job: Job, kept: Kept) -> None:
+        if kept.failure is not None:
+            err = kept.failure
+            detail = f"{err.user_message} {err.hint}".strip()
+            if err.kind in OPERATOR_KINDS:
+                detail += " Please tell the person who runs this bot."
+            await self._show_failure(job, FAILURE_TITLES.get(err.kind, "Couldn't answer"),
+                                     detail, retry=kept.retry)
+            return
+        await self._show_answer(job, kept)
+
+    async def _show_answer(self, job: Job, kept: Kept) -> None:
+        completion, cut_off = kept.completion, kept.cut_off
+        seconds = time.time() - kept.started
+        reasoning, answer = completion.reasoning, completion.answer
+        reasoning_tokens = _reasoning_tokens(completion)
         note = None
         if cut_off is not None:
             note = f":warning: {cut_off.user_message} {cut_off.hint} Press Retry to ask again."
@@ -379,16 +403,6 @@ class Answerer:
             except (SlackApiError, SlackClientError) as exc:
                 log.warning("could not remove an old answer part in %s: %s", job.channel,
                             type(exc).__name__)
-
-    async def _fail(self, job: Job, err: QwqbotError, *, retry: bool) -> None:
-        self.store.update_answer(job.answer_id, status="failed", error_kind=err.kind,
-                                 error_message=err.user_message, finished_at=time.time())
-        log.warning("answer %d in %s failed: %s", job.answer_id, job.channel, err.kind)
-        detail = f"{err.user_message} {err.hint}".strip()
-        if err.kind in OPERATOR_KINDS:
-            detail += " Please tell the person who runs this bot."
-        await self._show_failure(job, FAILURE_TITLES.get(err.kind, "Couldn't answer"), detail,
-                                 retry=retry)
 
     async def _show_failure(self, job: Job, title: str, detail: str, *, retry: bool) -> None:
         payload = error_message(title, detail, retry_value=str(job.answer_id) if retry else None)
@@ -445,3 +459,12 @@ class Answerer:
         # Recorded only once the user was told, so a cut-short attempt is retried at start.
         self.store.update_answer(row["id"], status="interrupted", error_kind="interrupted",
                                  error_message="the bot restarted", finished_at=time.time())
+
+
+def _reasoning_tokens(completion: Completion) -> int | None:
+    """The server's count when it gives one, else our estimate (usage rows keep the
+    server's figure as reported)."""
+    usage = completion.usage
+    if usage and usage.reasoning_tokens:
+        return usage.reasoning_tokens
+    return estimate_tokens(completion.reasoning) if completion.reasoning else None

@@ -18,8 +18,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from qwqbot.config import Settings
-from qwqbot.slack.commands import Services
 from qwqbot.slack.listeners import register_all
+from qwqbot.slack.services import Services
 from qwqbot.store import Store
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,8 @@ def make_progress_client(settings: Settings, session: aiohttp.ClientSession | No
                                          AsyncServerErrorRetryHandler(max_retry_count=2)])
 
 
-def build_app(settings: Settings, *, client: AsyncWebClient, store: Store, services: Services,
-              ) -> AsyncApp:
+def build_app(services: Services) -> AsyncApp:
+    settings, client, store = services.settings, services.client, services.store
     http_mode = not settings.socket_mode
     app = AsyncApp(
         client=client,

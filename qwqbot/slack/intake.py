@@ -9,19 +9,23 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from qwqbot.policy import Policy
 from qwqbot.slack.answerer import Answerer, Job
 from qwqbot.slack.events import Decision, Deleted, Edited, Posted, decide, parse_event
+from qwqbot.store import Store
 
 log = logging.getLogger(__name__)
 
 
 class Intake:
-    def __init__(self, answerer: Answerer, *, tracked: set[str] | None = None) -> None:
+    def __init__(self, *, store: Store, policy: Policy, answerer: Answerer, bot_user_id: str,
+                 tracked: set[str]) -> None:
+        self.store = store
+        self.policy = policy
         self.answerer = answerer
-        self.store = answerer.store
-        self.bot_user_id = answerer.identity.user_id
+        self.bot_user_id = bot_user_id
         #: channels with a digest (shared with the digest command, which edits it)
-        self.tracked = tracked if tracked is not None else set()
+        self.tracked = tracked
 
     def on_event(self, event: dict[str, Any]) -> None:
         fact = parse_event(event, bot_user_id=self.bot_user_id)
@@ -36,7 +40,7 @@ class Intake:
     def _on_post(self, post: Posted) -> None:
         thread_known = self.store.thread(post.channel_id, post.conversation_ts) is not None
         decision, trigger = decide(post, bot_user_id=self.bot_user_id, thread_known=thread_known,
-                                   require_mention=self.answerer.policy.require_mention(
+                                   require_mention=self.policy.require_mention(
                                        post.channel_id),
                                    channel_tracked=post.channel_id in self.tracked)
         if decision is Decision.IGNORE:
@@ -56,7 +60,7 @@ class Intake:
         if answer_id is None:
             log.info("post %s/%s already claimed; not answering twice", post.channel_id, post.ts)
             return
-        refusal = self.answerer.policy.refusal(post.user_id or "", post.channel_id)
+        refusal = self.policy.refusal(post.user_id or "", post.channel_id)
         if refusal is not None:
             # Claimed first, so the app_mention + message pair is refused (and told) once.
             self.store.update_answer(answer_id, status="refused", error_kind=refusal.reason,

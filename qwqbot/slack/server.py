@@ -14,40 +14,19 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
-from slack_sdk.web.async_client import AsyncWebClient
 
 from qwqbot.config import Settings
-from qwqbot.digest.runner import DigestRunner
-from qwqbot.digest.scheduler import DigestScheduler
 from qwqbot.errors import QwqbotError
 from qwqbot.model.client import ModelClient
-from qwqbot.slack.answerer import Answerer, BotIdentity
 from qwqbot.slack.app import build_app, make_client, make_progress_client
-from qwqbot.slack.commands import Services
+from qwqbot.slack.identity import authenticate
+from qwqbot.slack.services import Services, build_services
 from qwqbot.store import open_store
 
 log = logging.getLogger(__name__)
 Mode = Literal["socket", "http"]
-
-
-async def authenticate(client: AsyncWebClient, api_url: str) -> BotIdentity:
-    """auth.test at start: a bad token stops the bot with one clear line, not at the first
-    mention."""
-    try:
-        auth = await client.auth_test()
-    except SlackApiError as exc:
-        raise QwqbotError(
-            f"Slack rejected SLACK_BOT_TOKEN ({exc.response.get('error')}).",
-            hint="Copy the Bot User OAuth Token (xoxb-...) from your app's OAuth & Permissions "
-            "page, and reinstall the app if it was revoked.") from None
-    except (SlackClientError, OSError) as exc:
-        raise QwqbotError(f"Could not reach Slack at {api_url} ({type(exc).__name__}).",
-                          hint="Check the network, or SLACK_API_URL.") from None
-    return BotIdentity(user_id=str(auth["user_id"]), bot_id=str(auth.get("bot_id") or ""),
-                       team_id=str(auth.get("team_id") or ""), name=str(auth.get("user") or "qwqbot"),
-                       url=str(auth.get("url") or "https://slack.com/"))
 
 
 def freeze_startup_heap() -> None:
@@ -91,30 +70,24 @@ class Bot:
     async def _start(self) -> None:
         settings = self.settings
         self.identity = await authenticate(self.client, settings.slack_api_url)
-        self.answerer = Answerer(settings=settings, store=self.store, client=self.client,
-                                 model=self.model, identity=self.identity,
-                                 progress_client=make_progress_client(settings, self.http))
-        self.runner = DigestRunner(settings=settings, store=self.store, client=self.client,
-                                   model=self.model, people=self.answerer.people,
-                                   bot_user_id=self.identity.user_id, team_url=self.identity.url,
-                                   post_empty=self.answerer.policy.digest_post_empty)
-        self.scheduler = (DigestScheduler(self.runner, now=self._scheduler_now)
-                          if self._scheduler_now else DigestScheduler(self.runner))
-        self.services = Services(
-            answerer=self.answerer, store=self.store, client=self.client,
-            people=self.answerer.people, digests=self.runner.digests, scheduler=self.scheduler,
-            tracked=set(self.runner.digests.tracked()))
-        self.app = build_app(settings, client=self.client, store=self.store,
-                             services=self.services)
+        self.services: Services = build_services(
+            settings, store=self.store, client=self.client,
+            progress_client=make_progress_client(settings, self.http), model=self.model,
+            identity=self.identity, now=self._scheduler_now)
+        self.answerer = self.services.answerer
+        self.scheduler = self.services.scheduler
+        self.app = build_app(self.services)
         recovered = await self.answerer.recover()
         if recovered:
             log.warning("%d answers were left unfinished by the last run; marked interrupted",
                         recovered)
+        jobs = self.services.jobs
+        jobs.start()
         await self.scheduler.start()
-        freeze_startup_heap()
         # Retention: stored messages older than QWQBOT_RETENTION_DAYS go, daily and now.
-        self.scheduler.scheduler.add_job(self._prune_job, "interval", hours=24, id="retention",
-                                         next_run_time=datetime.now(UTC))
+        jobs.add_job(self._prune_job, "interval", hours=24, id="retention",
+                     next_run_time=datetime.now(UTC))
+        freeze_startup_heap()
         if self.mode == "http":
             await self._start_http()
         else:
@@ -128,7 +101,7 @@ class Bot:
                 raise QwqbotError(
                     f"Slack rejected SLACK_APP_TOKEN ({exc.response.get('error')}).",
                     hint="Create an app-level token (xapp-...) with connections:write under "
-                    "Basic Information, and check Socket Mode is enabled.") from None
+                    "Basic Information, and check Socket Mode is enabled.") from exc
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
             log.info("qwqbot running as @%s in Socket Mode", self.identity.name)
 
@@ -178,7 +151,7 @@ class Bot:
 
     def prune(self) -> dict[str, int]:
         cutoff = self.store.clock() - self.settings.retention_days * 86400
-        counts = self.answerer.policy.controls.prune(older_than=cutoff)
+        counts = self.services.controls.prune(older_than=cutoff)
         if any(counts.values()):
             log.info("retention: removed %d messages and the text of %d answers older than "
                      "%d days", counts["messages"], counts["answers"], self.settings.retention_days)
@@ -192,6 +165,7 @@ class Bot:
         self.answerer.accepting = False
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
+        self.services.jobs.shutdown(wait=False)
         await self.scheduler.shutdown()
         await self.answerer.shutdown(self.settings.shutdown_grace)
         if self._runner is not None:

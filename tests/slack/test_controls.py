@@ -235,7 +235,7 @@ async def test_scheduled_jobs_run_on_the_loop_that_owns_the_database(harness, ca
     before = harness.store.db.execute(meta).fetchone()[0]
     await asyncio.sleep(0.05)
     for job_id in ("heartbeat", "retention"):
-        harness.bot.scheduler.scheduler.get_job(job_id).modify(next_run_time=datetime.now(UTC))
+        harness.bot.services.jobs.get_job(job_id).modify(next_run_time=datetime.now(UTC))
     await harness.slack.wait_for(
         lambda: not harness.store.has_message("C1", old)
         and harness.store.db.execute(meta).fetchone()[0] != before, timeout=5)

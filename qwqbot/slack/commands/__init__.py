@@ -3,37 +3,17 @@ registers here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from slack_sdk.web.async_client import AsyncWebClient
-
-from qwqbot.digest.scheduler import DigestScheduler
-from qwqbot.slack.answerer import Answerer
 from qwqbot.slack.commands import admin, ask, digest, helptext, settings, usage
 from qwqbot.slack.commands.base import CommandContext, Subcommand, UsageError
 from qwqbot.slack.commands.parser import parse, usage_text
-from qwqbot.slack.people import People
-from qwqbot.store import Store
-from qwqbot.store.digests import DigestStore
 
 COMMAND = "/qwq"
 DEFAULT = ask.ASK
 SUBCOMMANDS: dict[str, Subcommand] = {
     s.name: s for s in (ask.PRIVATE, digest.DIGEST, usage.USAGE, settings.SETTINGS, admin.ADMIN,
                         helptext.HELP)}
-
-
-@dataclass(frozen=True)
-class Services:
-    answerer: Answerer
-    store: Store
-    client: AsyncWebClient
-    people: People
-    digests: DigestStore
-    scheduler: DigestScheduler
-    #: channels with a digest: the intake keeps all their messages
-    tracked: set[str]
 
 
 def parse_command(text: str) -> tuple[Subcommand, Any]:
@@ -44,4 +24,4 @@ def usage_help(problem: str | None = None, topic: str | None = None) -> str:
     return usage_text(SUBCOMMANDS, DEFAULT, problem=problem, topic=topic)
 
 
-__all__ = ["COMMAND", "CommandContext", "Services", "UsageError", "parse_command", "usage_help"]
+__all__ = ["COMMAND", "CommandContext", "UsageError", "parse_command", "usage_help"]

@@ -52,12 +52,12 @@ def parse(text: str) -> AdminArgs:
 
 
 async def run(args: AdminArgs, ctx: CommandContext) -> None:
-    policy = ctx.services.answerer.policy
+    policy = ctx.services.policy
     if not policy.is_admin(ctx.user_id):
         await ctx.respond(text=":lock: Only the bot's admins (listed in QWQBOT_ADMINS) can do "
                           "that.", response_type="ephemeral")
         return
-    controls = policy.controls
+    controls = ctx.services.controls
     target = ctx.channel_id if args.target == "here" else args.target
     if args.action in ("allow", "deny"):
         controls.set_access(target, args.action, by=ctx.user_id)
@@ -73,10 +73,10 @@ async def run(args: AdminArgs, ctx: CommandContext) -> None:
         rules = controls.access_rules()
         quotas = controls.quotas()
         lines = ["*Channel access*"] + [f"• <#{c}>: {r}" for c, r in sorted(rules.items())] + [
-            f"• configured: allow {', '.join(policy.settings.allowed_channels) or 'all'}; "
-            f"deny {', '.join(policy.settings.denied_channels) or 'none'}",
+            f"• configured: allow {', '.join(ctx.services.settings.allowed_channels) or 'all'}; "
+            f"deny {', '.join(ctx.services.settings.denied_channels) or 'none'}",
             "*Daily quotas*",
-            f"• default: {_limit(policy.settings.user_daily_tokens)}",
+            f"• default: {_limit(ctx.services.settings.user_daily_tokens)}",
         ] + [f"• <@{u}>: {format_tokens(t) if t else 'no limit'}" for u, t in sorted(quotas.items())]
         text = "\n".join(lines)
     await ctx.respond(text=text, response_type="ephemeral")

@@ -52,7 +52,7 @@ def _asked_blocks(user_id: str, question: str, *, via: str) -> list[dict[str, ob
 
 
 async def _refused(ctx: CommandContext) -> bool:
-    refusal = ctx.services.answerer.policy.refusal(ctx.user_id, ctx.channel_id)
+    refusal = ctx.services.policy.refusal(ctx.user_id, ctx.channel_id)
     if refusal is not None:
         await ctx.respond(text=f":no_entry: {refusal.message}", response_type="ephemeral")
     return refusal is not None

@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from qwqbot.slack.services import Services
+
 
 class UsageError(Exception):
     """Bad arguments: ``problem`` is shown first, then the usage text."""
@@ -34,7 +36,7 @@ class CommandContext:
     user_id: str
     response_url: str
     trigger_id: str
-    services: Any  # qwqbot.slack.commands.Services (kept loose to avoid an import cycle)
+    services: Services
     #: ephemeral reply to the user, through response_url
     respond: Callable[..., Awaitable[Any]]
 

@@ -9,8 +9,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from slack_sdk.errors import SlackApiError
-
 from qwqbot.digest.schedule import (
     ScheduleError,
     describe,
@@ -64,11 +62,8 @@ async def _user_tz(ctx: CommandContext) -> str | None:
 
 
 async def _can_read(ctx: CommandContext) -> bool:
-    try:
-        info = await ctx.services.client.conversations_info(channel=ctx.channel_id)
-    except SlackApiError:
-        return False
-    channel = info.get("channel") or {}
+    # Membership changes with /invite: read it fresh.
+    channel = await ctx.services.channels.info(ctx.channel_id, fresh=True) or {}
     return bool(channel.get("is_member") or channel.get("is_im"))
 
 
@@ -79,7 +74,7 @@ async def _set(args: DigestArgs, ctx: CommandContext) -> None:
                      "here. Invite me first: `/invite @qwqbot`, then set the digest again.")
         return
     user_tz = await _user_tz(ctx)
-    channel_tz = s.answerer.policy.digest_tz(ctx.channel_id)
+    channel_tz = s.policy.digest_tz(ctx.channel_id)
     schedule = parse_schedule(list(args.words), default_tz=channel_tz or user_tz)
     schedule_id = s.digests.set_schedule(
         channel_id=ctx.channel_id, kind=schedule.kind, day=schedule.day, hour=schedule.hour,
@@ -119,10 +114,10 @@ async def _now(args: DigestArgs, ctx: CommandContext) -> None:
     await _reply(ctx, f":hourglass_flowing_sand: Writing a digest of this channel since "
                  f"{format_local(datetime.fromtimestamp(start, UTC), tz)}; it will be posted "
                  "here in a minute or two.")
-    name = await s.scheduler.channel_name(ctx.channel_id)
+    name = await s.channels.name(ctx.channel_id)
 
     async def work() -> None:
-        outcome = await s.scheduler.runner.run(
+        outcome = await s.digest_runner.run(
             channel_id=ctx.channel_id, channel_name=name, schedule_id=None,
             period_key=f"now:{end:.3f}", start=start, end=end, tz=tz,
             title=f"Digest of #{name}")

@@ -58,7 +58,7 @@ def parse(text: str) -> SettingsArgs:
 
 
 def describe(ctx: CommandContext) -> str:
-    policy = ctx.services.answerer.policy
+    policy = ctx.services.policy
     channel = ctx.channel_id
     extra = policy.system_extra(channel)
     mention = ("required for thread follow-ups" if policy.require_mention(channel)
@@ -76,7 +76,7 @@ def describe(ctx: CommandContext) -> str:
 
 async def run(args: SettingsArgs, ctx: CommandContext) -> None:
     if args.column is not None:
-        ctx.services.answerer.policy.controls.set_channel_setting(
+        ctx.services.controls.set_channel_setting(
             ctx.channel_id, args.column, args.value, by=ctx.user_id)
     await ctx.respond(text=("Saved. " if args.column else "") + describe(ctx),
                       response_type="ephemeral")

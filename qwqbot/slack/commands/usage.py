@@ -15,7 +15,7 @@ def parse(text: str) -> None:
 
 async def run(args: None, ctx: CommandContext) -> None:
     s = ctx.services
-    store, policy = s.store, s.answerer.policy
+    store, policy = s.store, s.policy
     now = time.time()
     limit = policy.daily_limit(ctx.user_id)
     quota = (tokens_today(store, ctx.user_id, now=now), limit) if limit > 0 else None
@@ -24,7 +24,7 @@ async def run(args: None, ctx: CommandContext) -> None:
     text = usage_text(
         own=windows(store, now=now, user_id=ctx.user_id),
         channel=windows(store, now=now, channel_id=ctx.channel_id),
-        channel_name=await s.scheduler.channel_name(ctx.channel_id),
+        channel_name=await s.channels.name(ctx.channel_id),
         workspace=windows(store, now=now) if admin else None,
         top=top_users(store, since=month) if admin else None,
         feedback=feedback_counts(store, since=month) if admin else None,

@@ -7,8 +7,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncRespond
 
-from qwqbot.slack.answerer import Answerer
 from qwqbot.slack.render import FEEDBACK_ACTION_ID, REGENERATE_ACTION_ID, RETRY_ACTION_ID
+from qwqbot.slack.services import Services
 
 _FEEDBACK = re.compile(rf"^{FEEDBACK_ACTION_ID}_(up|down)$")
 
@@ -18,7 +18,9 @@ def _answer_id(value: str) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-def register(app: AsyncApp, answerer: Answerer) -> None:
+def register(app: AsyncApp, services: Services) -> None:
+    answerer = services.answerer
+
     async def reask(ack: Any, body: dict[str, Any], action: dict[str, Any],
                     respond: AsyncRespond, *, regenerate: bool) -> None:
         await ack()
@@ -49,10 +51,10 @@ def register(app: AsyncApp, answerer: Answerer) -> None:
         answer_id = _answer_id(value)
         vote = value.rsplit(":", 1)[-1]
         if answer_id is None or vote not in ("up", "down") or \
-                answerer.store.find_answer(answer_id) is None:
+                services.store.find_answer(answer_id) is None:
             return
         user = (body.get("user") or {}).get("id", "")
-        answerer.policy.controls.record_feedback(answer_id, user, vote)
+        services.controls.record_feedback(answer_id, user, vote)
         if body.get("response_url"):
             await respond(text="Thanks for the feedback :+1:" if vote == "up" else
                           "Thanks for telling me. Press Regenerate for another try.",

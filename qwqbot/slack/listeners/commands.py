@@ -7,14 +7,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncRespond
 
-from qwqbot.slack.commands import (
-    COMMAND,
-    CommandContext,
-    Services,
-    UsageError,
-    parse_command,
-    usage_help,
-)
+from qwqbot.slack.commands import COMMAND, CommandContext, UsageError, parse_command, usage_help
+from qwqbot.slack.services import Services
 
 log = logging.getLogger(__name__)
 

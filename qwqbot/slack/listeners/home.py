@@ -9,47 +9,19 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from qwqbot.slack.commands import Services
 from qwqbot.slack.home import home_view
+from qwqbot.slack.services import Services
 from qwqbot.usage import feedback_counts, tokens_today, top_users, windows
 
 log = logging.getLogger(__name__)
-MEMBERS_TTL = 600.0
 
 
-class Members:
-    """Who is in a digest channel (conversations.members), cached for ten minutes."""
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self._cache: dict[str, tuple[float, set[str]]] = {}
-
-    async def of(self, channel_id: str) -> set[str]:
-        cached = self._cache.get(channel_id)
-        if cached and time.monotonic() - cached[0] < MEMBERS_TTL:
-            return cached[1]
-        members: set[str] = set()
-        cursor = None
-        try:
-            for _ in range(20):
-                page = await self.services.client.conversations_members(
-                    channel=channel_id, limit=1000, cursor=cursor)
-                members.update(page.get("members") or [])
-                cursor = (page.get("response_metadata") or {}).get("next_cursor")
-                if not cursor:
-                    break
-        except (SlackApiError, SlackClientError) as exc:
-            log.warning("conversations.members failed for %s: %s", channel_id, type(exc).__name__)
-        self._cache[channel_id] = (time.monotonic(), members)
-        return members
-
-
-async def build_home(services: Services, members: Members, user_id: str) -> dict[str, Any]:
-    store, policy = services.store, services.answerer.policy
+async def build_home(services: Services, user_id: str) -> dict[str, Any]:
+    store, policy = services.store, services.policy
     now = time.time()
     digests = []
     for row in services.digests.schedules():
-        if user_id not in await members.of(row["channel_id"]):
+        if user_id not in await services.channels.members(row["channel_id"]):
             continue  # a channel's digest is shown only to people in that channel
         last = services.digests.last_run(row["id"])
         digests.append({**row, "last_status": last["status"] if last else None,
@@ -65,19 +37,17 @@ async def build_home(services: Services, members: Members, user_id: str) -> dict
         workspace=windows(store, now=now) if admin else None,
         top=top_users(store, since=month) if admin else None,
         feedback=feedback_counts(store, since=month) if admin else None,
-        access=[{"channel_id": c, "rule": r} for c, r in policy.controls.access_rules().items()]
+        access=[{"channel_id": c, "rule": r} for c, r in services.controls.access_rules().items()]
         if admin else None)
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    members = Members(services)
-
     @app.event("app_home_opened")
     async def on_home_opened(event: dict[str, Any]) -> None:
         if event.get("tab") != "home" or not event.get("user"):
             return  # the Messages tab opens a DM; nothing to draw
         user = str(event["user"])
-        view = await build_home(services, members, user)
+        view = await build_home(services, user)
         try:
             await services.client.views_publish(user_id=user, view=view)
         except (SlackApiError, SlackClientError) as exc:

@@ -7,11 +7,10 @@ import time
 from typing import TextIO
 
 from qwqbot.config import Settings
-from qwqbot.digest.runner import DigestRunner
 from qwqbot.model.client import ModelClient
-from qwqbot.slack.app import make_client
-from qwqbot.slack.people import People
-from qwqbot.slack.server import authenticate
+from qwqbot.slack.app import make_client, make_progress_client
+from qwqbot.slack.identity import authenticate
+from qwqbot.slack.services import build_services
 from qwqbot.store import open_store
 
 
@@ -23,15 +22,14 @@ async def run_digest(settings: Settings, channel_id: str, *, dry_run: bool, hour
     model = ModelClient.from_settings(settings)
     try:
         identity = await authenticate(client, settings.slack_api_url)
-        runner = DigestRunner(settings=settings, store=store, client=client, model=model,
-                              people=People(store, client), bot_user_id=identity.user_id,
-                              team_url=identity.url)
+        services = build_services(settings, store=store, client=client,
+                                  progress_client=make_progress_client(settings), model=model,
+                                  identity=identity)
         end = time.time()
         start = end - hours * 3600 if hours else (
-            runner.digests.last_posted_end(channel_id) or end - 24 * 3600)
-        info = await client.conversations_info(channel=channel_id)
-        name = str((info.get("channel") or {}).get("name") or channel_id)
-        outcome = await runner.run(channel_id=channel_id, channel_name=name, schedule_id=None,
+            services.digests.last_posted_end(channel_id) or end - 24 * 3600)
+        name = await services.channels.name(channel_id)
+        outcome = await services.digest_runner.run(channel_id=channel_id, channel_name=name, schedule_id=None,
                                    period_key=f"cli:{end:.3f}", start=start, end=end, tz=tz,
                                    title=f"Digest of #{name}", dry_run=dry_run)
     finally:

@@ -1,0 +1,75 @@
+"""The digest core's Slack operations (``qwqbot.digest.port.DigestSlack``), done with the
+bot's Web API client, its caches and its renderer."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
+from typing import TypeVar
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from qwqbot.digest.port import DigestPost, SlackCallError
+from qwqbot.slack.channels import Channels
+from qwqbot.slack.delivery import slack_error
+from qwqbot.slack.history import backfill_period
+from qwqbot.slack.people import People, mentioned_ids
+from qwqbot.slack.render import answer_messages, reasoning_attachment
+from qwqbot.store import Store
+
+T = TypeVar("T")
+
+
+class SlackDigestPort:
+    def __init__(self, *, client: AsyncWebClient, store: Store, people: People,
+                 channels: Channels, team_url: str) -> None:
+        self.client = client
+        self.store = store
+        self.people = people
+        self.channels = channels
+        self.team_url = team_url.rstrip("/") + "/"
+
+    async def read_period(self, channel_id: str, start: float, end: float) -> int:
+        return await _slack(lambda: backfill_period(self.client, self.store, channel_id,
+                                                    start, end))
+
+    async def names(self, user_ids: set[str], texts: Iterable[str]) -> dict[str, str]:
+        return await self.people.names(user_ids | mentioned_ids(texts))
+
+    async def channel_name(self, channel_id: str) -> str:
+        return await self.channels.name(channel_id)
+
+    def permalink(self, channel_id: str, ts: str) -> str:
+        # The permalink shape Slack documents for chat.getPermalink
+        # (https://docs.slack.dev/reference/methods/chat.getPermalink); building it saves a
+        # Web API call per thread.
+        return f"{self.team_url}archives/{channel_id}/p{ts.replace('.', '')}"
+
+    async def post_digest(self, channel_id: str, digest: DigestPost) -> str:
+        payloads = answer_messages(
+            digest.markdown, reasoning=None, reasoning_tokens=None, seconds=digest.seconds,
+            note=f"Summarised in {digest.parts} parts" if digest.parts > 1 else None)
+        if digest.reasoning:
+            payloads[0]["attachments"] = [reasoning_attachment(
+                digest.reasoning, tokens=None, seconds=digest.seconds,
+                omitted_hint="the bot keeps the full text").payload]
+        sent: list[str] = []
+        for payload in payloads:
+            response = await _slack(partial(self.client.chat_postMessage, channel=channel_id,
+                                            **payload))
+            sent.append(str(response["ts"]))
+        return sent[0]
+
+    async def post_note(self, channel_id: str, text: str) -> None:
+        await _slack(lambda: self.client.chat_postMessage(channel=channel_id, text=text))
+
+
+async def _slack(call: Callable[[], Awaitable[T]]) -> T:
+    """Slack's refusals as the core's SlackCallError, with the cause kept for the log."""
+    try:
+        return await call()
+    except SlackApiError as exc:
+        raise SlackCallError(slack_error(exc)) from exc
+    except SlackClientError as exc:
+        raise SlackCallError(type(exc).__name__) from exc

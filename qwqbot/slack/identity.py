@@ -1,0 +1,40 @@
+"""Who the bot is in this workspace, from ``auth.test`` at start.
+
+A bad token stops the bot with one clear line at start rather than at the first mention
+(https://docs.slack.dev/reference/methods/auth.test).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from qwqbot.errors import QwqbotError
+
+
+@dataclass(frozen=True)
+class BotIdentity:
+    user_id: str
+    bot_id: str
+    team_id: str
+    name: str = "qwqbot"
+    url: str = "https://slack.com/"  # the workspace's address, for permalinks
+
+
+async def authenticate(client: AsyncWebClient, api_url: str) -> BotIdentity:
+    try:
+        auth = await client.auth_test()
+    except SlackApiError as exc:
+        raise QwqbotError(
+            f"Slack rejected SLACK_BOT_TOKEN ({exc.response.get('error')}).",
+            hint="Copy the Bot User OAuth Token (xoxb-...) from your app's OAuth & Permissions "
+            "page, and reinstall the app if it was revoked.") from exc
+    except (SlackClientError, OSError) as exc:
+        raise QwqbotError(f"Could not reach Slack at {api_url} ({type(exc).__name__}).",
+                          hint="Check the network, or SLACK_API_URL.") from exc
+    return BotIdentity(user_id=str(auth["user_id"]), bot_id=str(auth.get("bot_id") or ""),
+                       team_id=str(auth.get("team_id") or ""),
+                       name=str(auth.get("user") or "qwqbot"),
+                       url=str(auth.get("url") or "https://slack.com/"))

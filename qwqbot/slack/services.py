@@ -1,0 +1,90 @@
+"""The composition root: every long-lived object of the bot, built in one place.
+
+``build_services`` is the one function that wires the object graph, for ``qwqbot run``,
+``qwqbot digest run`` and the tests; every object gets its collaborators instead of
+building them, so what depends on what is visible here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from qwqbot.config import Settings
+from qwqbot.digest.runner import DigestRunner
+from qwqbot.digest.scheduler import DigestScheduler
+from qwqbot.model.client import ModelClient
+from qwqbot.policy import Policy
+from qwqbot.slack.answerer import Answerer
+from qwqbot.slack.channels import Channels
+from qwqbot.slack.context import ContextBuilder
+from qwqbot.slack.delivery import Delivery
+from qwqbot.slack.digest_port import SlackDigestPort
+from qwqbot.slack.identity import BotIdentity
+from qwqbot.slack.intake import Intake
+from qwqbot.slack.people import People
+from qwqbot.slack.progress import UpdateBudget
+from qwqbot.store import Store
+from qwqbot.store.controls import ControlStore
+from qwqbot.store.digests import DigestStore
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    identity: BotIdentity
+    store: Store
+    controls: ControlStore
+    digests: DigestStore
+    client: AsyncWebClient
+    people: People
+    channels: Channels
+    policy: Policy
+    answerer: Answerer
+    intake: Intake
+    digest_runner: DigestRunner
+    scheduler: DigestScheduler
+    #: the bot's one APScheduler: digests, heartbeat, retention
+    jobs: AsyncIOScheduler
+    #: channels with a digest: the intake keeps all their messages
+    tracked: set[str]
+
+
+def build_services(settings: Settings, *, store: Store, client: AsyncWebClient,
+                   progress_client: AsyncWebClient, model: ModelClient, identity: BotIdentity,
+                   now: Callable[[], datetime] | None = None) -> Services:
+    """``progress_client``: the client for chat.update, without the SDK's 429 retries (see
+    ``slack.app.make_progress_client``). ``now``: the digest scheduler's clock (tests)."""
+    controls = ControlStore(store)
+    digests = DigestStore(store)
+    people = People(store, client)
+    channels = Channels(client)
+    policy = Policy(settings, store)
+    budget = UpdateBudget(settings.update_budget_per_minute)
+    context = ContextBuilder(settings=settings, store=store, client=client, people=people,
+                             bot_user_id=identity.user_id, bot_id=identity.bot_id,
+                             bot_name=identity.name, policy=policy)
+    answerer = Answerer(
+        settings=settings, store=store, client=client, progress_client=progress_client,
+        model=model, identity=identity, budget=budget,
+        delivery=Delivery(client, budget, update_client=progress_client), policy=policy,
+        context=context)
+    tracked = set(digests.tracked())
+    port = SlackDigestPort(client=client, store=store, people=people, channels=channels,
+                           team_url=identity.url)
+    runner = DigestRunner(settings=settings, store=store, digests=digests, model=model,
+                          slack=port, bot_user_id=identity.user_id,
+                          post_empty=policy.digest_post_empty)
+    jobs = AsyncIOScheduler(timezone=UTC)
+    scheduler = DigestScheduler(settings=settings, runner=runner, digests=digests, jobs=jobs,
+                                slack=port, now=now or (lambda: datetime.now(UTC)))
+    intake = Intake(store=store, policy=policy, answerer=answerer,
+                    bot_user_id=identity.user_id, tracked=tracked)
+    return Services(settings=settings, identity=identity, store=store, controls=controls,
+                    digests=digests, client=client, people=people, channels=channels,
+                    policy=policy, answerer=answerer, intake=intake, digest_runner=runner,
+                    scheduler=scheduler, jobs=jobs, tracked=tracked)
