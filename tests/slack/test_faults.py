@@ -196,3 +196,31 @@ async def test_actions_and_commands_with_bad_values(harness):
                                  "response_url": harness.slack.response_url("bad")})
     assert resp.status_code == 200
     await still_serving(harness)
+
+
+async def test_a_finished_answer_survives_a_shutdown_while_slack_hangs(slack, model_server, tmp_path):
+    """The answer is written to SQLite before its model slot is released: a shutdown that
+    cancels the pipeline while a progress edit (and so the final one) hangs in Slack loses
+    nothing the model wrote."""
+    from tests.slack.harness import Harness
+
+    db = str(tmp_path / "bot.db")
+    h = Harness(slack, model_server, db)
+    await h.start()
+    # 1.5 s of growing reasoning: the progress updater edits the placeholder meanwhile.
+    model_server.enqueue(think_stream("weighing it " * 30, "Forty-two.", chunk_size=12,
+                                      chunk_delay=0.05))
+    ts = await h.post("C1", "U1", f"<@{BOT}> what is the answer?")
+    await slack.wait_for(lambda: bool(model_server.requests))  # the prompt is built
+    slack.set_latency(30.0)  # every Slack call from now on hangs
+    try:
+        await asyncio.sleep(2.0)  # the model finishes; a progress edit is in flight
+        await h.stop()  # grace 2 s, then the pipeline is cancelled
+    finally:
+        slack.set_latency(0.0)
+    with sqlite3.connect(db) as conn:
+        status, answer, reasoning = conn.execute(
+            "SELECT status, answer, reasoning FROM answers WHERE request_ts = ?", [ts]).fetchone()
+    assert (status, answer) == ("done", "Forty-two.")
+    assert reasoning.startswith("weighing it")
+    assert not any("Forty-two." in m.get("text", "") for m in h.bot_replies("C1", ts))
