@@ -9,9 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from qwqbot.config import Settings
+from qwqbot.formatting import format_tokens
 from qwqbot.store import Store
 from qwqbot.store.controls import ControlStore
-from qwqbot.usage import day_start, format_tokens, tokens_today
+from qwqbot.store.usage import day_start, tokens_today
 
 
 @dataclass(frozen=True)
