@@ -9,9 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from qwqbot.config import Settings
+from qwqbot.formatting import format_tokens
 from qwqbot.store import Store
 from qwqbot.store.controls import ControlStore
-from qwqbot.usage import day_start, format_tokens, tokens_today
+from qwqbot.store.usage import day_start, tokens_today
 
 
 @dataclass(frozen=True)
@@ -21,11 +22,11 @@ class Refusal:
 
 
 class Policy:
-    def __init__(self, settings: Settings, store: Store, *,
+    def __init__(self, settings: Settings, store: Store, controls: ControlStore, *,
                  clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.store = store
-        self.controls = ControlStore(store)
+        self.controls = controls
         self.clock = clock
 
     def is_admin(self, user_id: str) -> bool:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
+
+from qwqbot.store.kinds import Trigger
 
 # Subtypes that are ordinary posts by a person. Everything else (joins, topic changes,
 # bot_message, ...) is never answered.
@@ -99,7 +101,7 @@ class Decision(Enum):
 
 
 def decide(post: Posted, *, bot_user_id: str, thread_known: bool, require_mention: bool,
-           channel_tracked: bool = False) -> tuple[Decision, str]:
+           channel_tracked: bool = False) -> tuple[Decision, Trigger | Literal[""]]:
     """Whether to answer a post, and the trigger name stored with the answer.
 
     ``channel_tracked``: the channel has a digest, so every message in it is kept.

@@ -87,9 +87,8 @@ async def backfill_period(client: AsyncWebClient, store: Store, channel_id: str,
         if not cursor:
             break
     # Threads started before the period but known to the store may have replies in it.
-    threads += [r["thread_ts"] for r in store.db.query(
-        "SELECT DISTINCT thread_ts FROM messages WHERE channel_id = ? AND thread_ts IS NOT NULL"
-        " AND thread_ts <= ? AND ts > ?", [channel_id, f"{start:.6f}", f"{start - 7 * 86400:.6f}"])]
+    threads += store.threads_active_since(channel_id, started_by=start,
+                                          active_since=start - 7 * 86400)
     for thread_ts in dict.fromkeys(threads[:MAX_THREADS]):
         cursor = None
         while True:

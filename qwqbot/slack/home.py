@@ -12,15 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from qwqbot.slack.mrkdwn import escape
-from qwqbot.usage import (
-    WINDOWS,
-    Totals,
-    feedback_line,
-    latency_line,
-    quota_line,
-    scope_lines,
-    top_lines,
-)
+from qwqbot.slack.usage_text import feedback_line, latency_line, quota_line, scope_lines, top_lines
+from qwqbot.store.usage import WINDOWS, Totals
 
 __all__ = ["MAX_ACCESS_LINES", "MAX_BLOCKS", "MAX_DIGESTS", "home_view"]
 

@@ -54,6 +54,7 @@ class Intake:
             text=post.text, is_bot=bool(post.bot_id), bot_id=post.bot_id, subtype=post.subtype)
         if decision is not Decision.ANSWER or not self.answerer.accepting:
             return
+        assert trigger  # decide() names the trigger of every post it answers
         answer_id = self.store.claim_answer(
             channel_id=post.channel_id, request_ts=post.ts, thread_ts=post.conversation_ts,
             user_id=post.user_id or "", trigger=trigger)

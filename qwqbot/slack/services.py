@@ -63,7 +63,7 @@ def build_services(settings: Settings, *, store: Store, client: AsyncWebClient,
     digests = DigestStore(store)
     people = People(store, client)
     channels = Channels(client)
-    policy = Policy(settings, store)
+    policy = Policy(settings, store, controls)
     budget = UpdateBudget(settings.update_budget_per_minute)
     context = ContextBuilder(settings=settings, store=store, client=client, people=people,
                              bot_user_id=identity.user_id, bot_id=identity.bot_id,

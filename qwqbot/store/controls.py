@@ -16,9 +16,6 @@ class ControlStore:
         self.store = store
         self.db = store.db
 
-    def _commit(self) -> None:
-        self.db.conn.commit()
-
     # -- channel settings --------------------------------------------------------------
 
     def channel_settings(self, channel_id: str) -> dict[str, Any]:
@@ -32,7 +29,6 @@ class ControlStore:
         self.store.table("channel_settings").upsert(
             {"channel_id": channel_id, column: value, "updated_by": by,
              "updated_at": self.store.clock()}, pk="channel_id", alter=False)
-        self._commit()
 
     # -- access and quotas -------------------------------------------------------------
 
@@ -46,7 +42,6 @@ class ControlStore:
             self.store.table("channel_access").upsert(
                 {"channel_id": channel_id, "rule": rule, "set_by": by,
                  "set_at": self.store.clock()}, pk="channel_id")
-        self._commit()
 
     def quota(self, user_id: str) -> int | None:
         row = self.db.execute("SELECT daily_tokens FROM quotas WHERE user_id = ?",
@@ -63,7 +58,6 @@ class ControlStore:
             self.store.table("quotas").upsert(
                 {"user_id": user_id, "daily_tokens": tokens, "set_by": by,
                  "set_at": self.store.clock()}, pk="user_id")
-        self._commit()
 
     # -- feedback ----------------------------------------------------------------------
 
@@ -71,7 +65,6 @@ class ControlStore:
         self.store.table("feedback").upsert(
             {"answer_id": answer_id, "user_id": user_id, "value": value,
              "at": self.store.clock()}, pk=("answer_id", "user_id"))
-        self._commit()
 
     # -- retention and erasure ---------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from qwqbot.store.kinds import DigestRunStatus
 from qwqbot.store.store import Store
 
 
@@ -11,9 +12,6 @@ class DigestStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.db = store.db
-
-    def _commit(self) -> None:
-        self.db.conn.commit()
 
     # -- schedules ---------------------------------------------------------------------
 
@@ -25,7 +23,6 @@ class DigestStore:
             " day = excluded.day, hour = excluded.hour, minute = excluded.minute,"
             " tz = excluded.tz, created_by = excluded.created_by, created_at = excluded.created_at",
             [channel_id, kind, day, hour, minute, tz, created_by, self.store.clock()])
-        self._commit()
         row = self.db.execute("SELECT id FROM digest_schedules WHERE channel_id = ? AND kind = ?",
                               [channel_id, kind]).fetchone()
         self.track(channel_id)
@@ -43,9 +40,9 @@ class DigestStore:
 
     def remove_schedules(self, channel_id: str) -> list[int]:
         ids = [r["id"] for r in self.schedules(channel_id)]
-        self.db.execute("DELETE FROM digest_schedules WHERE channel_id = ?", [channel_id])
-        self.db.execute("DELETE FROM tracked_channels WHERE channel_id = ?", [channel_id])
-        self._commit()
+        with self.db.atomic():
+            self.db.execute("DELETE FROM digest_schedules WHERE channel_id = ?", [channel_id])
+            self.db.execute("DELETE FROM tracked_channels WHERE channel_id = ?", [channel_id])
         return ids
 
     # -- tracked channels --------------------------------------------------------------
@@ -53,7 +50,6 @@ class DigestStore:
     def track(self, channel_id: str) -> None:
         self.db.execute("INSERT OR IGNORE INTO tracked_channels (channel_id, tracked_since)"
                         " VALUES (?, ?)", [channel_id, self.store.clock()])
-        self._commit()
 
     def tracked(self) -> dict[str, float]:
         return {r["channel_id"]: r["tracked_since"]
@@ -70,24 +66,21 @@ class DigestStore:
             "INSERT OR IGNORE INTO digest_runs (channel_id, schedule_id, period_key, period_start,"
             " period_end, status, attempts, created_at) VALUES (?,?,?,?,?, 'running', 1, ?)",
             [channel_id, schedule_id, period_key, start, end, now])
-        self._commit()
         if cursor.rowcount == 1:
             return cursor.lastrowid
         cursor = self.db.execute(
             "UPDATE digest_runs SET status = 'running', attempts = attempts + 1,"
             " next_retry_at = NULL WHERE channel_id = ? AND period_key = ? AND status = 'failed'",
             [channel_id, period_key])
-        self._commit()
         if cursor.rowcount != 1:
             return None
         row = self.db.execute("SELECT id FROM digest_runs WHERE channel_id = ? AND period_key = ?",
                               [channel_id, period_key]).fetchone()
         return int(row[0])
 
-    def finish_run(self, run_id: int, **fields: Any) -> None:
-        self.store.table("digest_runs").update(run_id, {**fields,
+    def finish_run(self, run_id: int, *, status: DigestRunStatus, **fields: Any) -> None:
+        self.store.table("digest_runs").update(run_id, {"status": status, **fields,
                                                         "finished_at": self.store.clock()})
-        self._commit()
 
     def run(self, run_id: int) -> dict[str, Any]:
         return dict(self.store.table("digest_runs").get(run_id))
@@ -121,7 +114,6 @@ class DigestStore:
             "UPDATE digest_runs SET status = 'failed', error_kind = 'interrupted',"
             " error_message = 'the bot restarted', next_retry_at = ? WHERE status = 'running'",
             [self.store.clock()])
-        self._commit()
         return cursor.rowcount
 
     # -- messages of a period ----------------------------------------------------------
@@ -139,7 +131,6 @@ class DigestStore:
         self.db.execute("INSERT INTO meta (key, value) VALUES ('last_alive', ?)"
                         " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                         [repr(self.store.clock())])
-        self._commit()
 
     def record_downtime(self, *, min_gap: float) -> tuple[float, float] | None:
         """At start-up: the gap since the last heartbeat, if longer than ``min_gap``."""
@@ -151,7 +142,6 @@ class DigestStore:
         if now - last <= min_gap:
             return None
         self.db.execute("INSERT INTO downtime (start, end) VALUES (?, ?)", [last, now])
-        self._commit()
         return last, now
 
     def unseen(self, channel_id: str, start: float, end: float) -> bool:

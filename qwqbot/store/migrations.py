@@ -65,8 +65,9 @@ def m001_initial(db: Database) -> None:
             "request_ts": str,
             "attempt": int,
             "user_id": str,
-            "trigger": str,  # mention | thread | dm | command | retry
-            "status": str,  # queued | running | done | failed | cut_off | interrupted
+            # The words these two columns hold are the Literal types of qwqbot/store/kinds.py.
+            "trigger": str,  # mention | thread | dm | command | private | retry | regenerate
+            "status": str,  # queued | running | done | failed | cut_off | refused | interrupted
             "placeholder_ts": str,
             "reasoning": str,
             "answer": str,
@@ -91,7 +92,7 @@ def m001_initial(db: Database) -> None:
     db.table("answers").create_index(["channel_id", "thread_ts"])
 
     # Durable dedupe of Slack deliveries: Bolt does not dedupe retries, and an in-memory
-    # set would forget across a restart (slack-platform.md, "Delivery").
+    # set would forget across a restart (https://api.slack.com/apis/events-api#retries).
     db.table("slack_events").create(
         {"event_id": str, "event_type": str, "channel_id": str, "ts": str, "received_at": float},
         pk="event_id",
@@ -103,7 +104,7 @@ def m001_initial(db: Database) -> None:
         {
             "id": int,
             "answer_id": int,
-            "purpose": str,  # answer | digest | ask | check
+            "purpose": str,  # answer | digest (kinds.ModelCallPurpose)
             "user_id": str,
             "channel_id": str,
             "model": str,
@@ -167,7 +168,7 @@ def m003_digests(db: Database) -> None:
             "period_key": str,
             "period_start": float,
             "period_end": float,
-            "status": str,  # running | posted | empty | failed
+            "status": str,  # running | posted | empty | failed (kinds.DigestRunStatus)
             "attempts": int,
             "messages": int,
             "parts": int,

@@ -1,7 +1,17 @@
 """The store: one SQLite connection (WAL), owned by the event loop.
 
 Every method is a short synchronous call (indexed look-up or small write) made from the
-loop: one writer, no cross-thread connections (architecture.md).
+loop: one writer, no cross-thread connections.
+
+Every write is committed before its method returns, with no ``commit()`` of our own. The
+connection keeps Python's default isolation level, so sqlite3 opens an implicit transaction
+before each INSERT/UPDATE/DELETE and leaves it open
+(https://docs.python.org/3/library/sqlite3.html#sqlite3-transaction-control-isolation-level);
+since sqlite-utils 4, ``Database.execute`` commits such a transaction when its statement opened
+it, and ``Table.insert``/``upsert``/``update`` run inside ``db.atomic()``, which commits on
+leaving (https://sqlite-utils.datasette.io/en/stable/python-api.html#python-api-transactions).
+Statements run on ``db.conn`` directly (``executemany``) bypass that, so they run inside
+``with self.db.atomic()``. Inside an ``atomic()`` block every write joins its transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from sqlite_utils import Database
 from sqlite_utils.db import Table
 
 from qwqbot.errors import StoreError
+from qwqbot.store.kinds import AnswerStatus, ModelCallPurpose, Trigger
 from qwqbot.store.migrations import migrations
 
 # A second process (the CLI next to the bot, a backup) may hold the write lock briefly;
@@ -50,7 +61,6 @@ class Store:
             " VALUES (?, ?, ?, ?, ?)",
             [event_id, event_type, channel_id, ts, self.clock()],
         )
-        self.db.conn.commit()
         return cursor.rowcount == 1
 
     # -- messages ----------------------------------------------------------------------
@@ -68,7 +78,6 @@ class Store:
             " updated_at = excluded.updated_at WHERE messages.deleted = 0",
             [channel_id, ts, thread_ts, user_id, text, int(is_bot), bot_id, subtype, now, now],
         )
-        self.db.conn.commit()
 
     def edit_message(self, *, channel_id: str, ts: str, text: str, edited_ts: str | None) -> bool:
         cursor = self.db.execute(
@@ -76,7 +85,6 @@ class Store:
             " WHERE channel_id = ? AND ts = ? AND deleted = 0",
             [text, edited_ts, self.clock(), channel_id, ts],
         )
-        self.db.conn.commit()
         return cursor.rowcount == 1
 
     def delete_message(self, *, channel_id: str, ts: str) -> bool:
@@ -86,7 +94,6 @@ class Store:
             " WHERE channel_id = ? AND ts = ?",
             [self.clock(), channel_id, ts],
         )
-        self.db.conn.commit()
         return cursor.rowcount == 1
 
     def thread_messages(self, channel_id: str, thread_ts: str) -> list[dict[str, Any]]:
@@ -124,6 +131,16 @@ class Store:
             recent[:0] = self.db.query(f"{columns}{where} ORDER BY ts LIMIT 1", args)
         return recent, total
 
+    def threads_active_since(self, channel_id: str, *, started_by: float,
+                             active_since: float) -> list[str]:
+        """The ``thread_ts`` of the channel's threads started at or before ``started_by`` of
+        which the store holds a message posted after ``active_since``: threads that may have
+        gone on into a later period."""
+        return [r["thread_ts"] for r in self.db.query(
+            "SELECT DISTINCT thread_ts FROM messages WHERE channel_id = ? AND thread_ts IS NOT NULL"
+            " AND thread_ts <= ? AND ts > ?",
+            [channel_id, f"{started_by:.6f}", f"{active_since:.6f}"])]
+
     def has_message(self, channel_id: str, ts: str) -> bool:
         return self.db.execute(
             "SELECT 1 FROM messages WHERE channel_id = ? AND ts = ?", [channel_id, ts]
@@ -145,7 +162,6 @@ class Store:
             " backfilled_at = COALESCE(threads.backfilled_at, excluded.backfilled_at)",
             [channel_id, thread_ts, now, now if backfilled else None],
         )
-        self.db.conn.commit()
 
     def save_messages(self, rows: list[dict[str, Any]]) -> None:
         """Batch-insert messages read from Slack history; existing rows are left alone, so
@@ -163,7 +179,7 @@ class Store:
     # -- answers -----------------------------------------------------------------------
 
     def claim_answer(self, *, channel_id: str, request_ts: str, thread_ts: str | None,
-                     user_id: str, trigger: str, attempt: int = 0,
+                     user_id: str, trigger: Trigger, attempt: int = 0,
                      placeholder_ts: str | None = None, question: str | None = None,
                      ) -> int | None:
         """Create the answer row for one user post; None if that post is already claimed.
@@ -179,7 +195,6 @@ class Store:
             [channel_id, thread_ts, request_ts, attempt, user_id, trigger, placeholder_ts,
              question, self.clock()],
         )
-        self.db.conn.commit()
         return cursor.lastrowid if cursor.rowcount == 1 else None
 
     def find_answer(self, answer_id: int) -> dict[str, Any] | None:
@@ -192,9 +207,12 @@ class Store:
             " ORDER BY attempt DESC LIMIT 1", [channel_id, request_ts]))
         return rows[0] if rows else None
 
-    def update_answer(self, answer_id: int, **fields: Any) -> None:
+    def update_answer(self, answer_id: int, *, status: AnswerStatus | None = None,
+                      **fields: Any) -> None:
+        """Set columns of one answer row; ``status`` is left as it is unless given."""
+        if status is not None:
+            fields["status"] = status
         self.table("answers").update(answer_id, fields)
-        self.db.conn.commit()
 
     def unfinished_answers(self) -> list[dict[str, Any]]:
         return list(self.db.query(
@@ -212,13 +230,12 @@ class Store:
 
     def save_user(self, **row: Any) -> None:
         self.table("users").upsert({**row, "fetched_at": self.clock()}, pk="user_id")
-        self.db.conn.commit()
 
     # -- model usage -------------------------------------------------------------------
 
-    def record_model_call(self, **row: Any) -> int:
+    def record_model_call(self, *, purpose: ModelCallPurpose, **row: Any) -> int:
         row.setdefault("created_at", self.clock())
-        return int(self.table("model_calls").insert(row).last_pk or 0)
+        return int(self.table("model_calls").insert({"purpose": purpose, **row}).last_pk or 0)
 
 
 def open_store(path: str | Path, *, clock: Any = time.time) -> Store:

@@ -8,7 +8,7 @@ from slack_sdk.models.views import View
 
 from qwqbot.slack import home
 from qwqbot.slack.home import home_view
-from qwqbot.usage import WINDOWS, Totals
+from qwqbot.store.usage import WINDOWS, Totals
 
 NOW = datetime(2024, 3, 15, 12, tzinfo=UTC).timestamp()
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -1,10 +1,13 @@
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from qwqbot.errors import StoreError
 from qwqbot.store import open_store
+from qwqbot.store.controls import ControlStore
+from qwqbot.store.digests import DigestStore
 from qwqbot.store.migrations import migrations
 
 
@@ -82,7 +85,7 @@ def test_unwritable_path_is_a_clear_error(tmp_path: Path):
 
 def test_model_calls_recorded(tmp_path: Path):
     store = open_store(tmp_path / "q.db")
-    call_id = store.record_model_call(purpose="ask", model="m", prompt_tokens=3, total_tokens=9)
+    call_id = store.record_model_call(purpose="digest", model="m", prompt_tokens=3, total_tokens=9)
     assert store.table("model_calls").get(call_id)["total_tokens"] == 9
 
 
@@ -96,3 +99,75 @@ def test_locked_database_waits_instead_of_failing(tmp_path: Path):
     threading.Timer(0.3, other.commit).start()  # ...and releases it shortly
     store.save_message(channel_id="C", ts="1", thread_ts=None, user_id="U", text="x")
     assert store.table("messages").count == 1
+
+
+def test_every_kind_of_write_is_committed_when_its_method_returns(tmp_path: Path):
+    """No method leaves its write in an open transaction: another connection (the CLI next to the
+    bot, a backup) sees it at once. One write of each kind: ``db.execute``, ``db.conn.executemany``
+    inside ``atomic()``, ``Table.insert``, ``Table.upsert``, ``Table.update``, and two statements in
+    one ``atomic()``."""
+    path = tmp_path / "q.db"
+    store = open_store(path)
+    controls, digests = ControlStore(store), DigestStore(store)
+    other = sqlite3.connect(path)
+
+    def seen(sql: str) -> list[tuple[Any, ...]]:
+        assert not store.db.conn.in_transaction
+        return other.execute(sql).fetchall()
+
+    assert store.claim_event("Ev1")
+    assert seen("SELECT event_id FROM slack_events") == [("Ev1",)]
+    store.save_messages([{"channel_id": "C1", "ts": "1.1", "thread_ts": "1.1", "user_id": "U1",
+                          "text": "from history"}])
+    assert seen("SELECT text FROM messages") == [("from history",)]
+    answer_id = store.claim_answer(channel_id="C1", request_ts="1.1", thread_ts="1.1",
+                                   user_id="U1", trigger="mention")
+    assert answer_id is not None
+    store.update_answer(answer_id, status="done", answer="42")
+    assert seen("SELECT status, answer FROM answers") == [("done", "42")]
+    store.record_model_call(purpose="answer", answer_id=answer_id, total_tokens=7)
+    assert seen("SELECT purpose, total_tokens FROM model_calls") == [("answer", 7)]
+    controls.set_quota("U1", 500, by="UA")
+    assert seen("SELECT daily_tokens FROM quotas") == [(500,)]
+    digests.set_schedule(channel_id="C1", kind="daily", day=None, hour=9, minute=0, tz="UTC",
+                         created_by="UA")
+    assert seen("SELECT COUNT(*) FROM tracked_channels") == [(1,)]
+    digests.remove_schedules("C1")
+    assert seen("SELECT (SELECT COUNT(*) FROM digest_schedules),"
+                " (SELECT COUNT(*) FROM tracked_channels)") == [(0, 0)]
+    other.close()
+
+
+def test_update_answer_sets_status_only_when_given(tmp_path: Path):
+    store = open_store(tmp_path / "q.db")
+    answer_id = store.claim_answer(channel_id="C1", request_ts="1.1", thread_ts=None,
+                                   user_id="U1", trigger="private", question="why?")
+    assert answer_id is not None
+    store.update_answer(answer_id, placeholder_ts="1.2")
+    row = store.find_answer(answer_id)
+    assert row is not None
+    assert (row["status"], row["placeholder_ts"], row["trigger"]) == ("queued", "1.2", "private")
+    store.update_answer(answer_id, status="running", started_at=5.0)
+    row = store.find_answer(answer_id)
+    assert row is not None and (row["status"], row["started_at"]) == ("running", 5.0)
+    assert [r["id"] for r in store.unfinished_answers()] == [answer_id]
+
+
+def test_threads_active_since(tmp_path: Path):
+    store = open_store(tmp_path / "q.db")
+    day = 1_700_000_000.0  # Slack ts are compared as text: real ones have 10 integer digits
+
+    def post(at: float, thread_at: float | None, channel_id: str = "C1") -> None:
+        store.save_message(channel_id=channel_id, ts=f"{at:.6f}", user_id="U1", text="x",
+                           thread_ts=None if thread_at is None else f"{thread_at:.6f}")
+
+    post(day, day)  # started before, replied to after `active_since`: found
+    post(day + 500, day)
+    post(day + 100, day + 100)  # started before, nothing stored after `active_since`: not found
+    post(day + 1000, day + 1000)  # exactly at `started_by`: found
+    post(day + 1000.000001, day + 1000.000001)  # started after `started_by`: not found
+    post(day + 600, None)  # not in a thread
+    post(day + 700, day, channel_id="C2")  # another channel
+    found = store.threads_active_since("C1", started_by=day + 1000, active_since=day + 200)
+    assert sorted(found) == [f"{day:.6f}", f"{day + 1000:.6f}"]
+    assert store.threads_active_since("C1", started_by=day - 1, active_since=day - 7 * 86400) == []

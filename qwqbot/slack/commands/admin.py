@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from qwqbot.formatting import format_tokens
 from qwqbot.slack.commands.base import CommandContext, Example, Subcommand, UsageError
-from qwqbot.usage import format_tokens
 
 _CHANNEL = re.compile(r"^<#([CGD][A-Z0-9]+)(\|[^>]*)?>$")
 _USER = re.compile(r"^<@([UW][A-Z0-9]+)(\|[^>]*)?>$")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from qwqbot.slack.commands.base import CommandContext, Example, Subcommand, UsageError
-from qwqbot.usage import feedback_counts, tokens_today, top_users, usage_text, windows
+from qwqbot.slack.usage_text import usage_text
+from qwqbot.store.usage import feedback_counts, tokens_today, top_users, windows
 
 
 def parse(text: str) -> None:

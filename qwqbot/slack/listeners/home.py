@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from qwqbot.slack.home import home_view
 from qwqbot.slack.services import Services
-from qwqbot.usage import feedback_counts, tokens_today, top_users, windows
+from qwqbot.store.usage import feedback_counts, tokens_today, top_users, windows
 
 log = logging.getLogger(__name__)
 
