@@ -52,7 +52,7 @@ class Secret:
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    # --- names fixed by shared/reference/interface.md ---
+    # --- the outside interface (README.md, "Configuration"): renaming one breaks deployments ---
     slack_bot_token: Secret | None = None
     slack_app_token: Secret | None = None
     slack_signing_secret: Secret | None = None
@@ -150,6 +150,8 @@ def _number(kind: type[T], low: float | None = None, high: float | None = None,
         try:
             value = kind(raw)  # type: ignore[call-arg]
         except ValueError:
+            # Not chained: the cause only repeats the raw value, which load_settings shows
+            # through _shown (never a secret, shortened) or not at all.
             raise ValueError(f"should be {'a whole number' if kind is int else 'a number'}") from None
         number = float(value)  # type: ignore[arg-type]
         too_low = low is not None and (number <= low if low_open else number < low)
@@ -199,7 +201,7 @@ def _user_ids(raw: str) -> tuple[str, ...]:
     return ids
 
 
-# attribute -> (environment variable, parser). The first block is interface.md's.
+# attribute -> (environment variable, parser). The first block is the README's outside interface.
 _SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "slack_bot_token": ("SLACK_BOT_TOKEN", _secret("xoxb-")),
     "slack_app_token": ("SLACK_APP_TOKEN", _secret("xapp-")),

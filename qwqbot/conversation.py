@@ -1,10 +1,11 @@
 """A stored Slack thread -> the model's prompt, within a token budget. Pure: no Slack, no I/O.
 
-The rules come from QwQ's usage guidance (shared/reference/qwq-model.md): history carries the final
-answers only, never the thinking; the prompt must fit the context window next to ``max_tokens`` of
-output. Slack markup is turned into what a person would read (``<@U123>`` -> ``@Alice``), people's
-messages are prefixed with their names so multi-person threads make sense, and when the thread is
-too long the oldest messages are left out, except the first one, which usually states the topic.
+The rules come from QwQ's usage guidelines (https://huggingface.co/Qwen/QwQ-32B, "No Thinking Content
+in History"): history carries the final answers only, never the thinking; the prompt must fit the
+context window (131,072 tokens, same model card) next to ``max_tokens`` of output. Slack markup is
+turned into what a person would read (``<@U123>`` -> ``@Alice``), people's messages are prefixed with
+their names so multi-person threads make sense, and when the thread is too long the oldest messages
+are left out, except the first one, which usually states the topic.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """A fast, offline, deliberately high estimate of how many tokens QwQ's tokenizer makes of a text.
 
-Why an estimate: the exact Qwen2.5 tokenizer (151,643 BPE ranks) is a download plus a dependency,
+Why an estimate: the exact Qwen2.5 tokenizer (byte-level BPE, 151,643 regular tokens:
+https://qwen.readthedocs.io/en/latest/getting_started/concepts.html) is a download plus a dependency,
 and the context budget only needs to be safe, not exact; the server's ``usage.prompt_tokens`` tells
-us afterwards how far off we were (shared/reference/qwq-model.md).
+us afterwards how far off we were.
 
 Measured characters per token for Qwen2.5: English prose ~4.5, code ~4.0, Chinese ~1.7, Japanese
 ~1.6. Every class is rounded *up*, because underestimating overflows the context window (the server

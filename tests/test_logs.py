@@ -1,6 +1,12 @@
+import io
 import logging
 
-from qwqbot.logs import RedactingFilter, redact
+import pytest
+
+from qwqbot.errors import ModelAuthError
+from qwqbot.logs import RedactingFilter, log_handler, redact
+from qwqbot.model.client import ModelClient, RetryPolicy
+from tests.fakes.model_server import error
 
 
 def test_redact_masks_tokens_and_bearer_keys():
@@ -18,3 +24,50 @@ def test_filter_rewrites_records_with_secret_args(caplog):
     logger.filters.clear()
     assert "999-secret" not in caplog.text
     assert "xoxb-***" in caplog.text
+
+
+@pytest.fixture
+def logged():
+    """What the production handler writes for records of one logger."""
+    out = io.StringIO()
+    logger = logging.getLogger("qwqbot.test.logged")
+    handler = log_handler(out)
+    logger.addHandler(handler)
+    yield logger, out
+    logger.removeHandler(handler)
+
+
+def test_tracebacks_and_their_causes_are_masked(logged):
+    logger, out = logged
+    try:
+        try:
+            raise OSError("sent Authorization: Bearer sk-live-cause")
+        except OSError as exc:
+            raise RuntimeError("posting with xoxb-1-top-secret failed") from exc
+    except RuntimeError:
+        logger.exception("it failed")
+    text = out.getvalue()
+    assert "The above exception was the direct cause" in text  # the whole chain is there
+    assert "sk-live-cause" not in text and "top-secret" not in text
+    assert "Bearer ***" in text and "xoxb-***" in text
+
+
+@pytest.mark.parametrize("echoed", [False, True], ids=["key refused", "key echoed back"])
+async def test_a_401_logged_with_its_traceback_contains_no_key(model_server, logged, echoed):
+    logger, out = logged
+    key = "sk-live-0123456789abcdef"  # no shape the pattern filter knows
+    if echoed:  # a provider quoting the key it refuses
+        model_server.api_key = key
+        model_server.enqueue(error(401, {"error": {"message": f"Incorrect API key: {key}"}}))
+    client = ModelClient(base_url=model_server.base_url, api_key=key, model="Qwen/QwQ-32B",
+                         retry=RetryPolicy(max_retries=0))
+    try:
+        await client.complete([{"role": "user", "content": "Hi?"}])
+    except ModelAuthError:
+        logger.exception("answer failed")
+    finally:
+        await client.aclose()
+    text = out.getvalue()
+    assert "ModelAuthError: The model server rejected the API key (401)." in text
+    assert ("Incorrect API key: ***" in text) is echoed
+    assert key not in text and "0123456789abcdef" not in text

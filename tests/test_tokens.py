@@ -97,7 +97,7 @@ def test_estimate_is_conservative_against_measured_rates():
     code = "def handler(event: dict[str, str]) -> None:\n    return process(event['text'].strip())\n" * 20
     chinese = "我们需要估计令牌数量，以便不超过上下文窗口。" * 20
     japanese = "トークン数を見積もって、コンテキストを超えないようにします。" * 20
-    # measured chars/token (qwq-model.md): prose 4.5, code 4.0, Chinese 1.7, Japanese 1.6
+    # measured chars/token for Qwen2.5 (see qwqbot/tokens.py): prose 4.5, code 4.0, Chinese 1.7, Japanese 1.6
     for text, chars_per_token in ((prose, 4.5), (code, 4.0), (chinese, 1.7), (japanese, 1.6)):
         assert estimate_tokens(text) >= len(text) / chars_per_token
     # ... but not so high that it wastes the window on English

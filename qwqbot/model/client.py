@@ -103,6 +103,8 @@ class ModelClient:
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        # Kept to scrub it from server-supplied text: a provider may echo the key it refused.
+        self._api_key = api_key
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         t = self.timeouts
         self._http = httpx.AsyncClient(
@@ -173,12 +175,13 @@ class ModelClient:
                     or loop.time() + delay >= deadline
                 )
                 if give_up:
-                    log.warning("model call failed: %s (status %s, attempt %d)",
-                                err.kind, err.status, attempt + 1)
+                    log.warning("model call failed: %s (status %s, attempt %d)%s",
+                                err.kind, err.status, attempt + 1, _cause(err))
                     raise
                 attempt += 1
-                log.warning("model call failed: %s (status %s); retry %d/%d in %.1f s",
-                            err.kind, err.status, attempt, self.retry.max_retries, delay)
+                log.warning("model call failed: %s (status %s)%s; retry %d/%d in %.1f s",
+                            err.kind, err.status, _cause(err), attempt, self.retry.max_retries,
+                            delay)
                 await self._sleep(delay)
 
     async def complete(
@@ -213,19 +216,21 @@ class ModelClient:
         try:
             resp = await self._http.get(f"{self.base_url}/models")
         except httpx.TimeoutException as exc:
-            raise self._timeout_error(exc) from None
-        except httpx.TransportError:
-            raise self._unreachable() from None
+            raise self._timeout_error(exc) from exc
+        except httpx.LocalProtocolError:
+            raise self._unreachable() from None  # its text can quote the key: see _attempt
+        except httpx.TransportError as exc:
+            raise self._unreachable() from exc
         if resp.status_code != 200:
             raise self._status_error(resp.status_code, resp.content, resp.headers)
         try:
             data = resp.json().get("data", [])
             return [str(m.get("id")) for m in data if isinstance(m, dict)]
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError) as exc:
             raise ModelProtocolError(
                 f"{self.base_url}/models did not answer with a model list.",
                 hint="Check AIML_API_BASE_URL: it should end in /v1 for most servers.",
-            ) from None
+            ) from exc
 
     # -- one HTTP attempt --------------------------------------------------------------
 
@@ -237,12 +242,16 @@ class ModelClient:
         try:
             response = await asyncio.wait_for(
                 self._http.send(request, stream=True), timeout=max(0.0, deadline - loop.time()))
-        except TimeoutError:
-            raise self._overall_timeout() from None
+        except TimeoutError as exc:
+            raise self._overall_timeout() from exc
         except httpx.TimeoutException as exc:
-            raise self._timeout_error(exc) from None
-        except httpx.TransportError:
+            raise self._timeout_error(exc) from exc
+        except httpx.LocalProtocolError:
+            # Not chained: h11 quotes an illegal header value in full ("Illegal header value
+            # b'Bearer ...'"), and the Authorization header holds the key.
             raise self._unreachable() from None
+        except httpx.TransportError as exc:
+            raise self._unreachable() from exc
         try:
             if response.status_code != 200:
                 content = await self._read_body(response)
@@ -275,16 +284,16 @@ class ModelClient:
                     sse = await asyncio.wait_for(anext(events), timeout=idle)
                 except StopAsyncIteration:
                     break
-                except TimeoutError:
+                except TimeoutError as exc:
                     if idle < self.timeouts.idle:
-                        raise self._overall_timeout() from None
-                    raise self._idle_timeout() from None
-                except httpx.TimeoutException:
-                    raise self._idle_timeout() from None
-                except httpx.TransportError:
+                        raise self._overall_timeout() from exc
+                    raise self._idle_timeout() from exc
+                except httpx.TimeoutException as exc:
+                    raise self._idle_timeout() from exc
+                except httpx.TransportError as exc:
                     raise ModelConnectionError(
                         "The connection to the model server broke off before the answer was "
-                        "complete.", hint="Try again.") from None
+                        "complete.", hint="Try again.") from exc
                 if sse.data.strip() == "[DONE]":
                     done = True
                     break
@@ -316,35 +325,21 @@ class ModelClient:
                       ) -> list[ModelEvent]:
         events: list[ModelEvent] = []
         for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") if isinstance(choice, dict) else None
-            if not isinstance(delta, dict):
-                continue
-            for name in ("reasoning_content", "reasoning"):
-                if isinstance(delta.get(name), str):
-                    events += splitter.feed_reasoning_field(delta[name])
-            if isinstance(delta.get("content"), str):
-                events += splitter.feed_content(delta["content"])
-        if isinstance(chunk.get("usage"), dict):
-            events.append(_usage(chunk["usage"]))
-        return events
+            if isinstance(choice, dict):
+                events += splitter.feed(choice.get("delta"))
+        return events + _usage_events(chunk)
 
     def _json_events(self, raw: bytes) -> list[ModelEvent]:
+        """A whole ``chat.completion``: asked for (``stream=False``), or sent by a server that
+        ignores ``stream: true``. Its ``message`` goes through the splitter like a delta."""
         data = self._parse_chunk(raw.decode("utf-8", "replace"))
         choices = data.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise ModelProtocolError("The model server's answer had no choices in it.",
                                      hint="Check AIML_API_BASE_URL points at an OpenAI-"
                                      "compatible API.")
-        message = choices[0].get("message") or {}
         splitter = ReasoningSplitter()
-        events: list[ModelEvent] = []
-        for name in ("reasoning_content", "reasoning"):
-            if isinstance(message.get(name), str):
-                events += splitter.feed_reasoning_field(message[name])
-        if isinstance(message.get("content"), str):
-            events += splitter.feed_content(message["content"])
-        if isinstance(data.get("usage"), dict):
-            events.append(_usage(data["usage"]))
+        events = splitter.feed(choices[0].get("message")) + _usage_events(data)
         return events + splitter.finish(choices[0].get("finish_reason"))
 
     # -- error construction ------------------------------------------------------------
@@ -352,14 +347,17 @@ class ModelClient:
     def _parse_chunk(self, data: str) -> dict[str, Any]:
         try:
             chunk = json.loads(data)
-        except ValueError:
-            chunk = None
+        except ValueError as exc:
+            raise self._not_a_completion(data) from exc
         if not isinstance(chunk, dict):
-            raise ModelProtocolError(
-                "The model server sent something that is not a chat completion "
-                f"({server_message(data)[:60]!r}).",
-                hint="Check AIML_API_BASE_URL points at an OpenAI-compatible API; try again.")
+            raise self._not_a_completion(data)
         return chunk
+
+    def _not_a_completion(self, data: str) -> ModelProtocolError:
+        return ModelProtocolError(
+            "The model server sent something that is not a chat completion "
+            f"({server_message(data, secret=self._api_key)[:60]!r}).",
+            hint="Check AIML_API_BASE_URL points at an OpenAI-compatible API; try again.")
 
     async def _read_body(self, response: httpx.Response) -> bytes:
         try:
@@ -370,7 +368,7 @@ class ModelClient:
     def _status_error(self, status: int, body: bytes | str, headers: Any) -> ModelError:
         retry_after = parse_retry_after(headers.get("retry-after") if headers else None)
         return error_for_status(status, body, model=self.model, base_url=self.base_url,
-                                retry_after=retry_after)
+                                retry_after=retry_after, secret=self._api_key)
 
     def _unreachable(self) -> ModelConnectionError:
         return ModelConnectionError(
@@ -397,6 +395,12 @@ class ModelClient:
             hint="Ask a narrower question, or raise QWQBOT_TOTAL_TIMEOUT.")
 
 
+def _usage_events(body: dict[str, Any]) -> list[ModelEvent]:
+    """The token counts a chunk or a whole answer carries, if any."""
+    usage = body.get("usage")
+    return [_usage(usage)] if isinstance(usage, dict) else []
+
+
 def _usage(data: dict[str, Any]) -> Usage:
     details = data.get("completion_tokens_details")
     reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
@@ -410,6 +414,15 @@ def _usage(data: dict[str, Any]) -> Usage:
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _cause(err: ModelError) -> str:
+    """What lay under ``err`` (``raise ... from``), for the operator's log line."""
+    cause = err.__cause__
+    if cause is None:
+        return ""
+    detail = str(cause)
+    return f" ({type(cause).__name__}: {detail})" if detail else f" ({type(cause).__name__})"
 
 
 def _duration(seconds: float) -> str:

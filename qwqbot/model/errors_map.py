@@ -2,7 +2,9 @@
 
 Error bodies differ between providers (``{"error": {"message": ...}}`` from OpenAI-style
 servers, ``{"message": ..., "statusCode": ...}`` from AI/ML API, ``{"detail": ...}`` from
-FastAPI-based ones, an HTML page from a proxy): ``server_message`` reads all of them.
+FastAPI-based ones, an HTML page from a proxy): ``server_message`` reads all of them. What a
+server says is shown to users, so the API key is scrubbed from it first: a provider that
+refuses a key may quote it back.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ _NOT_FOUND = re.compile(
 )
 
 
-def server_message(body: bytes | str) -> str:
-    """The most useful short text in an error body, or '' when there is none."""
+def server_message(body: bytes | str, *, secret: str | None = None) -> str:
+    """The most useful short text in an error body, or '' when there is none; ``secret``
+    (the API key) never appears in it."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     message = ""
     try:
@@ -50,6 +53,9 @@ def server_message(body: bytes | str) -> str:
         message = ""  # an HTML page from a proxy says nothing a user can act on
     else:
         message = text
+    if secret:
+        # Before shortening, so that no prefix of the key survives a cut.
+        message = message.replace(secret, "***")
     message = " ".join(message.split())
     if len(message) > _MAX_SHOWN:
         message = message[: _MAX_SHOWN - 1] + "…"
@@ -74,9 +80,9 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 def error_for_status(
     status: int, body: bytes | str, *, model: str, base_url: str,
-    retry_after: float | None = None,
+    retry_after: float | None = None, secret: str | None = None,
 ) -> ModelError:
-    said = server_message(body)
+    said = server_message(body, secret=secret)
     detail = f" The server said: {said}" if said else ""
     if status == 401:
         return ModelAuthError(

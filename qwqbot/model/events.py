@@ -76,9 +76,5 @@ class Completion:
         return sum(len(p) for p in self._reasoning_parts)
 
     @property
-    def answer_chars(self) -> int:
-        return sum(len(p) for p in self._answer_parts)
-
-    @property
     def cut_off(self) -> bool:
         return self.finish_reason == "length"

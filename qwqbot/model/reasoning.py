@@ -1,10 +1,13 @@
 """Incremental splitter: model output -> reasoning deltas and answer deltas.
 
-Where reasoning arrives depends on the server (shared/reference/qwq-model.md):
-inline ``<think>...</think>`` in ``content`` (AI/ML API), or a separate
-``reasoning_content`` / ``reasoning`` field (vLLM, DeepSeek, DashScope, OpenRouter, Ollama).
+Where reasoning arrives depends on the server: inline ``<think>...</think>`` in ``content``
+(AI/ML API, https://docs.aimlapi.com/api-references/text-models-llm/alibaba-cloud/qwq-32b),
+or a separate ``reasoning_content`` / ``reasoning`` field (vLLM with a reasoning parser,
+https://docs.vllm.ai/en/latest/features/reasoning_outputs.html; also DeepSeek, DashScope,
+OpenRouter, Ollama). ``ReasoningSplitter.feed`` takes one streamed ``delta`` or one whole
+``message``, which carry the same fields, so both kinds are told apart in this module only.
 QwQ's chat template pre-fills ``<think>\\n``, so its output usually *lacks the opening tag*
-and only contains ``</think>``.
+and only contains ``</think>`` (usage guidelines, https://huggingface.co/Qwen/QwQ-32B).
 
 Rules, chosen on purpose:
 - Content that does not start with a tag is provisional reasoning, because of that pre-fill,
@@ -15,11 +18,12 @@ Rules, chosen on purpose:
   inline code span (a model explaining the tag must be able to show it).
 - A stray tag never reaches the user: lone ``</think>`` in the answer and ``<think>`` inside
   reasoning are dropped.
-- No closing tag at all: vLLM calls that all reasoning; Qwen's evals call it all answer. We
-  decide by how the stream ended. ``finish_reason: length`` means the model ran out of tokens
-  mid-thought (QwQ's known failure mode) - it stays reasoning and the caller reports the
-  cut-off. Any other ending means a model or server that does not think in tags: the text is
-  the answer, signalled by ``Finish(reclassified=True)``.
+- No closing tag at all: vLLM's parser calls that all reasoning; Qwen's evaluation code
+  (https://github.com/QwenLM/QwQ) calls it all answer. We decide by how the stream ended.
+  ``finish_reason: length`` means the model ran out of tokens mid-thought (QwQ's known failure
+  mode) - it stays reasoning and the caller reports the cut-off. Any other ending means a
+  model or server that does not think in tags: the text is the answer, signalled by
+  ``Finish(reclassified=True)``.
 
 The result depends only on the text, never on how it was chunked: a tag split across SSE
 chunks is held back (at most ``len("</think>") - 1`` characters) until it can be decided.
@@ -32,6 +36,8 @@ from qwqbot.model.events import AnswerDelta, Finish, ModelEvent, ReasoningDelta
 OPEN = "<think>"
 CLOSE = "</think>"
 _TAGS = (OPEN, CLOSE)
+#: the fields servers with a reasoning parser put the reasoning in, read in this order
+REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 _START, _REASONING_START, _REASONING = "start", "reasoning_start", "reasoning"
 _ANSWER_START, _ANSWER = "answer_start", "answer"
@@ -71,6 +77,22 @@ class ReasoningSplitter:
         self._tag_seen = False
         # Answer text so far, only consulted when a tag candidate shows up in the answer.
         self._answer_parts: list[str] = []
+
+    def feed(self, part: object) -> list[ModelEvent]:
+        """The events of one choice's ``delta`` (a stream chunk) or ``message`` (a JSON
+        answer): its reasoning fields first, then its ``content``. Anything that is not a
+        JSON object, and fields that are not strings, carry nothing."""
+        if not isinstance(part, dict):
+            return []
+        events: list[ModelEvent] = []
+        for name in REASONING_FIELDS:
+            text = part.get(name)
+            if isinstance(text, str):
+                events += self.feed_reasoning_field(text)
+        content = part.get("content")
+        if isinstance(content, str):
+            events += self.feed_content(content)
+        return events
 
     def feed_reasoning_field(self, text: str) -> list[ModelEvent]:
         if not text:
@@ -179,18 +201,3 @@ class ReasoningSplitter:
             self._answer_parts.append(event.text)
         out.append(event)
 
-
-def split_text(content: str, *, reasoning_field: str = "", finish_reason: str | None = "stop",
-               ) -> tuple[str, str]:
-    """Whole-text convenience: ``(reasoning, answer)`` for a non-streamed response."""
-    from qwqbot.model.events import Completion
-
-    splitter = ReasoningSplitter()
-    completion = Completion()
-    for event in (
-        splitter.feed_reasoning_field(reasoning_field)
-        + splitter.feed_content(content)
-        + splitter.finish(finish_reason)
-    ):
-        completion.add(event)
-    return completion.reasoning, completion.answer

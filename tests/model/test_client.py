@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import traceback
+
 import httpx
 import pytest
 
@@ -321,3 +324,113 @@ async def test_error_inside_a_200_stream(model_server):
 async def test_list_models(model_server):
     async with make(model_server) as client:
         assert await client.list_models() == ["Qwen/QwQ-32B"]
+
+
+# -- one splitter path for every way an answer arrives ---------------------------------
+
+THOUGHT = "<think>\nTwo plus two.\n</think>\n\nIt is 4."
+# The same answer as a stream and as the JSON a server sends when it ignores ``stream: true``.
+ANSWERS = {
+    "inline tags": (think_stream("Two plus two.", "It is 4.", chunk_size=4), completion(THOUGHT)),
+    "no opening tag": (think_stream("Two plus two.", "It is 4.", opening_tag=False),
+                       completion(THOUGHT.removeprefix("<think>\n"))),
+    "reasoning_content": (
+        stream([{"reasoning_content": "Two plus "}, {"reasoning_content": "two."}, "It is ", "4."]),
+        completion("It is 4.", reasoning_content="Two plus two.")),
+    "reasoning": (stream([{"reasoning": "Two plus two."}, "It is 4."]),
+                  completion("It is 4.", reasoning="Two plus two.")),
+}
+
+
+@pytest.mark.parametrize("name", ANSWERS)
+@pytest.mark.parametrize("path", ["sse", "json to stream: true", "stream: false"])
+async def test_every_path_splits_an_answer_the_same_way(model_server, name, path):
+    streamed, whole = ANSWERS[name]
+    # stream: false gets the stream script aggregated into one chat.completion by the fake
+    model_server.enqueue(whole if path == "json to stream: true" else streamed)
+    async with make(model_server) as client:
+        result = await client.complete(Q, stream=path != "stream: false")
+    assert (result.reasoning, result.answer, result.finish_reason) == (
+        "Two plus two.", "It is 4.", "stop")
+
+
+async def test_reasoning_field_in_a_json_answer_to_stream_true(model_server):
+    model_server.enqueue(completion("Four.", reasoning="2+2"))
+    async with make(model_server) as client:
+        events = [e async for e in client.stream(Q)]
+    assert model_server.requests[0].json["stream"] is True
+    assert [e for e in events if isinstance(e, ReasoningDelta | AnswerDelta)] == [
+        ReasoningDelta("2+2"), AnswerDelta("Four.")]
+    assert events[-1] == Finish("stop")
+
+
+# -- causes are kept for the operator, messages stay clean -----------------------------
+
+
+async def test_connection_refused_keeps_the_transport_error_as_cause(model_server, caplog):
+    dead = f"http://127.0.0.1:{model_server.port}/v1"
+    model_server.stop()
+    async with make(model_server, base_url=dead, retries=1) as client:
+        with caplog.at_level("WARNING", logger="qwqbot.model.client"), \
+                pytest.raises(ModelConnectionError) as info:
+            await client.complete(Q)
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+    assert str(info.value) == f"Could not reach the model server at {dead}."
+    # both the retry and the give-up line name what lay underneath
+    assert caplog.text.count("(ConnectError") == 2
+
+
+async def test_dropped_stream_keeps_the_protocol_error_as_cause(model_server):
+    model_server.enqueue(drop(["<think>a</think>", "Half"]))
+    async with make(model_server) as client:
+        with pytest.raises(ModelConnectionError, match="broke off") as info:
+            await client.complete(Q)
+    assert isinstance(info.value.__cause__, httpx.RemoteProtocolError)
+
+
+async def test_garbled_sse_keeps_the_json_error_as_cause(model_server):
+    model_server.default = garbled(["data: {not json"])
+    async with make(model_server, retries=0) as client:
+        with pytest.raises(ModelProtocolError) as info:
+            await client.complete(Q)
+    assert isinstance(info.value.__cause__, json.JSONDecodeError)
+
+
+async def test_idle_timeout_keeps_the_timeout_as_cause(model_server):
+    model_server.enqueue(hang(["<think>thinking"], seconds=5))
+    async with make(model_server, idle=0.3) as client:
+        with pytest.raises(ModelTimeoutError, match="went quiet") as info:
+            await client.complete(Q)
+    assert isinstance(info.value.__cause__, TimeoutError | httpx.ReadTimeout)
+
+
+async def test_connect_timeout_keeps_httpx_error_as_cause():
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectTimeout("timed out", request=request)
+
+    client = ModelClient(base_url="http://model.invalid/v1", api_key="k", model="m",
+                         retry=RetryPolicy(max_retries=0), transport=httpx.MockTransport(handler))
+    with pytest.raises(ModelTimeoutError) as info:
+        await client.list_models()
+    assert isinstance(info.value.__cause__, httpx.ConnectTimeout)
+    await client.aclose()
+
+
+async def test_a_key_that_breaks_the_header_is_not_chained(model_server):
+    # h11 quotes an illegal header value in full, and this one is "Bearer <key>".
+    key = "sk-secret-\x00-tail"
+    async with make(model_server, key=key, retries=0) as client:
+        with pytest.raises(ModelConnectionError) as info:
+            await client.complete(Q)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert "sk-secret" not in "".join(traceback.format_exception(info.value))
+    assert model_server.requests == []
+
+
+async def test_server_echoing_the_key_is_scrubbed_from_the_message(model_server):
+    model_server.enqueue(error(400, {"error": {"message": "key test-key is not allowed here"}}))
+    async with make(model_server) as client:
+        with pytest.raises(ModelBadRequestError) as info:
+            await client.complete(Q)
+    assert "The server said: key *** is not allowed here" in str(info.value)
+    assert "test-key" not in info.value.one_line()

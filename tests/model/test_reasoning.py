@@ -1,4 +1,6 @@
-"""The reasoning splitter: every case in shared/reference/qwq-model.md, and chunking
+"""The reasoning splitter: every way servers deliver QwQ's reasoning (inline tags with or without
+the opening one, https://huggingface.co/Qwen/QwQ-32B; reasoning fields,
+https://docs.vllm.ai/en/latest/features/reasoning_outputs.html), the edge cases, and chunking
 invariance as a property."""
 
 import itertools
@@ -7,7 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from qwqbot.model.events import AnswerDelta, Completion, Finish, ReasoningDelta
-from qwqbot.model.reasoning import ReasoningSplitter, in_code, split_text
+from qwqbot.model.reasoning import ReasoningSplitter, in_code
 
 
 def run(chunks: list[str], *, field: list[str] = (), finish: str | None = "stop"):  # type: ignore[assignment]
@@ -22,6 +24,12 @@ def run(chunks: list[str], *, field: list[str] = (), finish: str | None = "stop"
     for event in events:
         completion.add(event)
     return completion, events
+
+
+def split_text(content: str) -> tuple[str, str]:
+    """``(reasoning, answer)`` of one whole ``content`` that ended normally."""
+    completion, _ = run([content])
+    return completion.reasoning, completion.answer
 
 
 def test_inline_tags():
@@ -93,6 +101,28 @@ def test_think_tag_inside_code_in_the_answer_is_content():
 
 def test_stray_open_tag_inside_reasoning_never_reaches_the_user():
     assert split_text("a <think> b</think>c") == ("a  b", "c")
+
+
+def test_feed_reads_the_reasoning_fields_then_the_content():
+    splitter = ReasoningSplitter()
+    events = splitter.feed({"role": "assistant", "reasoning_content": "a", "reasoning": "b",
+                            "content": "<think>c</think>Answer"})
+    events += splitter.finish("stop")
+    completion = Completion()
+    for event in events:
+        completion.add(event)
+    assert (completion.reasoning, completion.answer) == ("abc", "Answer")
+    assert [e for e in events if isinstance(e, ReasoningDelta)][:2] == [ReasoningDelta("a"),
+                                                                       ReasoningDelta("b")]
+
+
+def test_feed_ignores_what_is_not_text():
+    splitter = ReasoningSplitter()
+    assert splitter.feed(None) == [] and splitter.feed("content") == []
+    assert splitter.feed({"content": None, "reasoning_content": None, "reasoning": 3}) == []
+    # a field that was null did not count as seen: unclosed text is still reclassified
+    assert splitter.feed({"content": "Just an answer."}) == [ReasoningDelta("Just an answer.")]
+    assert splitter.finish("stop") == [Finish("stop", reclassified=True)]
 
 
 def test_in_code():
