@@ -239,7 +239,6 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "denied_channels": ("QWQBOT_DENIED_CHANNELS", _channel_ids),
 }
 _ENV_OF = {attr: env for attr, (env, _) in _SPEC.items()}
-ENV_NAMES = tuple(_ENV_OF.values())
 
 
 def load_settings(
