@@ -25,8 +25,8 @@ Wire format, as slack_sdk 3.48 sends it (see ``slack_sdk/web/async_base_client.p
   ``attachments``, ``files``, ``view``, ...) are decoded.
 * The token arrives as ``Authorization: Bearer ...`` (or a ``token`` param).
   Missing -> ``not_authed``, wrong -> ``invalid_auth``.
-* Errors are HTTP 200 with ``{"ok": false, "error": ...}``, like Slack; only
-  injected rate limits (429 + ``Retry-After``) and server errors differ.  Note
+* Errors are HTTP 200 with ``{"ok": false, "error": ...}``, like Slack; only rate
+  limits (429 + ``Retry-After``, see below) and injected server errors differ.  Note
   ``AsyncRateLimitErrorRetryHandler`` sleeps ``Retry-After + random()`` seconds.
 * files_upload_v2: ``files.getUploadURLExternal`` returns an ``upload_url`` on
   this server; the SDK POSTs the raw bytes there (no multipart) and expects
@@ -51,6 +51,34 @@ Behaviour chosen to match Slack rather than to be convenient:
 * token types are not interchangeable: ``apps.connections.open`` wants the
   app-level token (``xapp-...``), every other method the bot token; the other
   one of the two -> ``not_allowed_token_type``, anything else -> ``invalid_auth``.
+
+Rate limits, on by default (``FakeSlack(rate_limits=False)`` or ``set_rate_limits(False)``
+turns them off), as https://docs.slack.dev/apis/web-api/rate-limits describes them: per
+method per workspace, Tier 1/2/3/4 = 1/20/50/100 calls a minute.  The table (method ->
+tier, each row citing its https://docs.slack.dev/reference/methods/<method> page) and the
+limiter live in ``tests/fakes/rate_limits.py``:
+
+* every method this fake serves is limited by a SLIDING 60 s window; a call admitted at
+  ``t`` frees its place at ``t + 60``.  Special methods without a published number
+  (auth.test, chat.getPermalink: 600/min; assistant.threads.setStatus: 60/min per
+  channel) use figures chosen there; ``set_method_limit(method, per_minute=N)`` overrides
+  any row for a test.
+* chat.postMessage (https://docs.slack.dev/reference/methods/chat.postMessage, "Rate
+  limiting": ~1 message per second per channel, short bursts tolerated, plus a workspace
+  ceiling of "several hundred" a minute): a bucket of 5 per channel refilled 1/s
+  (``set_post_rate``) and 300 a minute over the workspace.  chat.startStream is assumed to
+  spend the same posting budget (undocumented: a stream opens a message in the channel).
+* a refused call answers like Slack - HTTP 429, ``Retry-After: <whole seconds until there
+  is room, >= 1>``, ``{"ok": false, "error": "ratelimited"}`` - and has no effect.  Only
+  admitted calls count.  The SDK raises ``SlackApiError`` (status 429, headers) unless a
+  retry handler is installed.
+* the clock is injectable (``clock=``, default ``time.monotonic``) so limit tests need no
+  sleeping.  Seeding helpers (``add_message`` ...), ``/_fake/*``, uploads and response_url
+  posts are never limited; injected faults (``rate_limit_next`` ...) go first and do not
+  spend the budget.
+* ``limited_calls`` lists the limit-driven 429s (``LimitedCall``), ``rate_limit_stats()``
+  counts them per method, channel and rule (injected 429s separately); every ``Call`` has
+  ``at`` (monotonic) and ``wall`` (``time.time()``); ``GET /_fake/state`` shows the table.
 
 Socket Mode, as ``slack_sdk.socket_mode.aiohttp.SocketModeClient`` (what Bolt's
 ``AsyncSocketModeHandler`` runs) speaks it:
@@ -95,9 +123,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from tests.fakes.rate_limits import RateLimiter, Rule
 from tests.fakes.threaded import ThreadedServer
 
-__all__ = ["Call", "FakeFile", "FakeSlack", "SlackApiFault"]
+__all__ = ["Call", "FakeFile", "FakeSlack", "LimitedCall", "SlackApiFault"]
 
 JSON: TypeAlias = dict[str, Any]
 _T = TypeVar("_T")
@@ -153,6 +182,18 @@ class Call:
     params: JSON
     token: str | None
     at: float  # time.monotonic()
+    wall: float  # time.time()
+
+
+@dataclass(frozen=True)
+class LimitedCall:
+    """A call refused with HTTP 429 because a rate limit had no room (not an injected fault)."""
+
+    call: Call
+    rule: Rule  # "method" window, "channel_posts" bucket or "workspace_posts" window
+    retry_after: int  # the Retry-After header sent
+    channel: str | None  # the conversation the call named (resolved to its ID), if any
+    at: float  # the limiter's clock
 
 
 @dataclass
@@ -364,6 +405,8 @@ class FakeSlack(ThreadedServer):
         bot_name: str = "qwqbot",
         app_id: str = "A1",
         start_ts: float | None = None,
+        rate_limits: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.bot_token = bot_token
         self.app_token = app_token
@@ -389,8 +432,10 @@ class FakeSlack(ThreadedServer):
         self.socket_envelopes: list[JSON] = []
         self.socket_acks: list[JSON] = []
         self.socket_pings = 0
-        # Every call answered with HTTP 429 (queued by rate_limit_next or drawn by rate_limit_share).
+        # Every call answered with HTTP 429: injected (rate_limit_next / rate_limit_share) or
+        # refused by a rate limit (those are also in limited_calls, with the reason).
         self.rate_limited_calls: list[Call] = []
+        self.limited_calls: list[LimitedCall] = []
 
         self._lock = threading.RLock()
         self._users: dict[str, JSON] = {}
@@ -401,6 +446,8 @@ class FakeSlack(ThreadedServer):
         self._random_limit: dict[str, float] = {}  # method -> share of calls answered 429
         self._random_retry_after = 1
         self._random = random.Random(0)
+        self._limits_on = rate_limits
+        self._limiter = RateLimiter(clock)
         self._last_ts_us = 0 if start_ts is None else round(start_ts * 1_000_000) - 100
         self._deterministic_ts = start_ts is not None
         self._file_seq = 0
@@ -520,6 +567,8 @@ class FakeSlack(ThreadedServer):
         with self._lock:
             return {
                 "calls": [asdict(c) for c in self.calls],
+                "rate_limits": self.rate_limit_table(),
+                "rate_limit_stats": self.rate_limit_stats(),
                 "messages": {cid: self.messages(cid) for cid in self._channels},
                 "ephemerals": copy.deepcopy(self.ephemerals),
                 "responses": copy.deepcopy(dict(self.responses)),
@@ -677,9 +726,61 @@ class FakeSlack(ThreadedServer):
 
     @property
     def rate_limited(self) -> int:
-        """How many HTTP 429 answers were served."""
+        """How many HTTP 429 answers were served (injected and limit-driven alike)."""
         with self._lock:
             return len(self.rate_limited_calls)
+
+    # ----------------------------------------------------------- rate limits
+
+    @property
+    def rate_limits(self) -> bool:
+        """Whether Slack's rate limits are enforced (see module docstring)."""
+        with self._lock:
+            return self._limits_on
+
+    def set_rate_limits(self, enabled: bool) -> None:
+        """Turn rate limits on or off; calls made while off are not counted when back on."""
+        with self._lock:
+            self._limits_on = enabled
+
+    def set_method_limit(self, method: str, *, per_minute: int | None) -> None:
+        """Override one method's calls per sliding minute (``None`` restores the documented
+        figure).  For chat.postMessage this is the workspace-wide posting ceiling."""
+        with self._lock:
+            self._limiter.set_method_limit(method, per_minute)
+
+    def set_post_rate(self, *, burst: int | None = None, per_second: float | None = None) -> None:
+        """Override chat.postMessage's per-channel rule (bucket of ``burst``, refilled
+        ``per_second``); ``None`` keeps the current value."""
+        with self._lock:
+            self._limiter.set_post_rate(burst=burst, per_second=per_second)
+
+    def forget_rate_limits(self) -> None:
+        """Empty every window and bucket, as if no call had been made (overrides stay)."""
+        with self._lock:
+            self._limiter.forget()
+
+    def rate_limit_table(self) -> JSON:
+        """Per method: tier, effective and documented per-minute figure, scope, source URL."""
+        with self._lock:
+            return {"enabled": self._limits_on, "methods": self._limiter.table()}
+
+    def rate_limit_stats(self) -> JSON:
+        """Counts of 429s: ``limited`` (by rate limits) split by method, channel and rule,
+        and ``injected`` (rate_limit_next / rate_limit_share) apart."""
+        with self._lock:
+            limited = list(self.limited_calls)
+            injected = len(self.rate_limited_calls) - len(limited)
+        by_method = collections.Counter(lc.call.method for lc in limited)
+        by_channel = collections.Counter(lc.channel for lc in limited if lc.channel is not None)
+        by_rule = collections.Counter(lc.rule for lc in limited)
+        return {
+            "limited": len(limited),
+            "injected": injected,
+            "by_method": dict(by_method),
+            "by_channel": dict(by_channel),
+            "by_rule": dict(by_rule),
+        }
 
     def server_error_next(self, method: str, *, count: int = 1, status: int = 500) -> None:
         with self._lock:
@@ -944,6 +1045,21 @@ class FakeSlack(ThreadedServer):
         if allow_user and ref in self._users and ref != self.bot_user_id:
             return self._im_with(ref)
         raise SlackApiFault("channel_not_found")
+
+    def _channel_key(self, p: JSON) -> str | None:
+        """The conversation ID a call names, for per-channel limits; resolves like _channel
+        (``#name``, a user ID -> that DM) but creates nothing, so a refused call has no effect."""
+        ref = p.get("channel", p.get("channel_id"))
+        if not isinstance(ref, str) or not ref:
+            return None
+        if ref in self._channels:
+            return ref
+        if ref.startswith("#"):
+            return next((c.id for c in self._channels.values() if c.name == ref[1:] and not c.is_im), ref)
+        if ref in self._users and ref != self.bot_user_id:
+            im = next((c.id for c in self._channels.values() if c.is_im and c.user == ref), None)
+            return im or "D" + ref.lstrip("UW")
+        return ref
 
     def _im_with(self, user_id: str) -> _Channel:
         for c in self._channels.values():
@@ -1701,7 +1817,7 @@ class FakeSlack(ThreadedServer):
         body_token = params.pop("token", None)
         if token is None and isinstance(body_token, str) and body_token:
             token = body_token
-        call = Call(method=method, params=params, token=token, at=time.monotonic())
+        call = Call(method=method, params=params, token=token, at=time.monotonic(), wall=time.time())
         with self._lock:
             self.calls.append(call)
         await self._delay()
@@ -1732,6 +1848,19 @@ class FakeSlack(ThreadedServer):
             handler = self._dispatch.get(method)
             if handler is None:
                 return self._json({"ok": False, "error": "unknown_method"})
+            if self._limits_on:
+                channel = self._channel_key(params)
+                refusal = self._limiter.check(method, channel)
+                if refusal is not None:
+                    self.rate_limited_calls.append(call)
+                    self.limited_calls.append(
+                        LimitedCall(call, refusal.rule, refusal.retry_after, channel, refusal.at)
+                    )
+                    return self._json(
+                        {"ok": False, "error": "ratelimited"},
+                        status=429,
+                        headers={"Retry-After": str(refusal.retry_after)},
+                    )
             try:
                 result = handler(params)
             except SlackApiFault as e:
@@ -1892,9 +2021,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--token", default="xoxb-test-token")
     parser.add_argument("--app-token", default="xapp-test-token", help="app-level token for Socket Mode")
+    parser.add_argument("--no-rate-limits", action="store_true", help="do not enforce Slack's rate limits")
     args = parser.parse_args(argv)
 
-    slack = FakeSlack(bot_token=args.token, app_token=args.app_token)
+    slack = FakeSlack(bot_token=args.token, app_token=args.app_token, rate_limits=not args.no_rate_limits)
     if args.seed:
         with open(args.seed, encoding="utf-8") as fh:
             _seed(slack, json.load(fh))

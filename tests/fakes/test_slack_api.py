@@ -33,7 +33,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack()
+    # These tests are about the wire format and workspace behaviour and post in bursts;
+    # Slack's rate limits have their own tests in test_slack_rate_limits.py.
+    fake = FakeSlack(rate_limits=False)
     fake.add_user("U1", name="alice", real_name="Alice Liddell", display_name="ali", tz="America/New_York")
     fake.add_user("U2", name="bob")
     fake.add_channel("C1", name="general", members={"U1", "U2"})
