@@ -87,7 +87,11 @@ class Calls:
                                     else give_up_after)
         backoff = 1.0
         while True:
-            await self.limits.acquire(method, channel, priority)
+            try:
+                await self.limits.acquire(method, channel, priority,
+                                          timeout=max(0.0, deadline - self._clock()))
+            except TimeoutError:
+                raise Undeliverable(method, "no room within Slack's rate limit") from None
             try:
                 return await fn(**kwargs)
             except SlackApiError as exc:

@@ -52,13 +52,16 @@ PER_MINUTE: dict[str, int] = {
     "chat.startStream": 18,      # Tier 2 (20+)
     "chat.appendStream": 90,     # Tier 4
     "chat.stopStream": 18,       # Tier 2
-    "assistant.threads.setStatus": 540,  # "special", undocumented: see STATUS_PER_THREAD
-    "assistant.threads.setTitle": 18,    # Tier 2
+    "assistant.threads.setTitle": 90,    # Tier 4
     "assistant.threads.setSuggestedPrompts": 90,  # Tier 4
     "views.publish": 90,         # Tier 4
-    "files.getUploadURLExternal": 18,  # Tier 2... files_upload_v2 makes three calls
-    "files.completeUploadExternal": 18,
+    "files.getUploadURLExternal": 90,    # Tier 4
+    "files.completeUploadExternal": 90,  # Tier 4
 }
+#: Method -> calls per minute per channel. assistant.threads.setStatus is "special" and
+#: Slack gives no figure; Slack's own java-slack-sdk counts it as 60 a minute per channel
+#: (``MethodsRateLimits``), which is what we plan for.
+PER_CHANNEL_PER_MINUTE: dict[str, int] = {"assistant.threads.setStatus": 54}
 #: chat.postMessage beyond the per-channel rate: Slack names a workspace-wide ceiling of
 #: "several hundred messages per minute" without a figure; this stays well under it.
 POSTS_PER_MINUTE = 300
@@ -203,6 +206,7 @@ class Limits:
         self._channel_rate = channel_rate
         self._methods: dict[str, Gate] = {}
         self._channels: dict[str, Gate] = {}
+        self._per_channel: dict[tuple[str, str], Gate] = {}
 
     def method(self, name: str) -> Gate | None:
         """The workspace-wide gate of a method; None for methods we do not limit here."""
@@ -223,6 +227,11 @@ class Limits:
         gates = []
         if channel_id and method in POSTING:
             gates.append(self.channel(channel_id))
+        if channel_id and method in PER_CHANNEL_PER_MINUTE:
+            key = (method, channel_id)
+            if key not in self._per_channel:
+                self._per_channel[key] = Gate(Window(PER_CHANNEL_PER_MINUTE[method], self._clock))
+            gates.append(self._per_channel[key])
         workspace = self.method(method)
         if workspace is not None:
             gates.append(workspace)
@@ -240,9 +249,13 @@ class Limits:
         assert isinstance(gate.limit, Window)
         return gate.limit.per_minute - gate.limit.used() - gate.waiting
 
-    async def acquire(self, method: str, channel_id: str | None, priority: int) -> None:
-        for gate in self.gates(method, channel_id):
-            await gate.enter(priority)
+    async def acquire(self, method: str, channel_id: str | None, priority: int,
+                      timeout: float | None = None) -> None:
+        """Wait for room in every limit the call is subject to; TimeoutError after
+        ``timeout`` seconds without it (the caller decides what a late call is worth)."""
+        async with asyncio.timeout(timeout):
+            for gate in self.gates(method, channel_id):
+                await gate.enter(priority)
 
     def refused(self, method: str, channel_id: str | None, retry_after: float) -> None:
         """Slack answered 429: nothing more of that kind until ``retry_after`` passes. A
