@@ -80,7 +80,9 @@ def test_fake_slack_rate_limit_share_is_seeded_and_counted():
 
     def outcomes(seed: int) -> tuple[list[int], int]:
         auth = {"Authorization": "Bearer xoxb-test-token"}
-        with FakeSlack(rate_limits=False) as slack, httpx.Client(base_url=slack.api_url, headers=auth) as http:
+        # Injected 429s only: Slack's own limits would refuse some of these calls too.
+        with FakeSlack(rate_limits=False) as slack, \
+                httpx.Client(base_url=slack.api_url, headers=auth) as http:
             slack.add_channel("C1", name="general")
             slack.rate_limit_share(["chat.postMessage"], 0.5, retry_after=2, seed=seed)
             statuses = []
