@@ -21,8 +21,8 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from qwqbot.slack.mrkdwn import escape
-from qwqbot.slack.render import format_duration
+from qwqbot.formatting import format_duration
+from qwqbot.slacktext import escape
 from qwqbot.store import Store
 
 __all__ = [

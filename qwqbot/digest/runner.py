@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -23,10 +22,12 @@ from qwqbot.config import Settings
 from qwqbot.digest.compose import DigestMessage, DigestRequest, DigestResult, compose
 from qwqbot.digest.source import backfill_period
 from qwqbot.errors import AnswerCutOffError, ModelError
+from qwqbot.formatting import format_span
 from qwqbot.model.client import Message, ModelClient
 from qwqbot.slack.delivery import slack_error
-from qwqbot.slack.people import People, mentioned_ids
+from qwqbot.slack.people import People
 from qwqbot.slack.render import answer_messages, reasoning_attachment
+from qwqbot.slacktext import author_name, mentioned_ids
 from qwqbot.store import Store
 from qwqbot.store.digests import DigestStore
 
@@ -100,7 +101,9 @@ class DigestRunner:
             period_end=datetime.fromtimestamp(end, UTC),
             tz=tz,
             messages=[DigestMessage(ts=r["ts"], thread_ts=r["thread_ts"],
-                                    author=self._author(r, names), text=r["text"])
+                                    author=author_name(r, names, from_self=r["user_id"] == self.bot_user_id,
+                                                       bot_name="qwqbot"),
+                                    text=r["text"])
                       for r in rows],
             names=names, bot_user_id=self.bot_user_id,
             budget_tokens=self.settings.context_tokens - self.settings.max_tokens)
@@ -109,7 +112,7 @@ class DigestRunner:
             channel_id))
         seconds = time.monotonic() - started
         count = f"{len(rows):,} message{'' if len(rows) == 1 else 's'}"
-        markdown = f"## {title}\n\n_{_span(start, end, tz)} · {count}_\n\n{result.markdown}"
+        markdown = f"## {title}\n\n_{format_span(start, end, tz)} · {count}_\n\n{result.markdown}"
         if run_id is None:
             return Outcome("dry_run", None, len(rows), markdown, result.reasoning)
         message_ts = await self._post(channel_id, markdown, result, seconds)
@@ -119,13 +122,6 @@ class DigestRunner:
         log.info("digest of %s posted: %d messages, %d parts, %d model calls", channel_id,
                  len(rows), result.parts, result.calls)
         return Outcome("posted", run_id, len(rows), markdown, result.reasoning)
-
-    def _author(self, row: dict[str, Any], names: dict[str, str]) -> str:
-        if row["user_id"] == self.bot_user_id:
-            return "qwqbot"
-        if row["user_id"]:
-            return names.get(str(row["user_id"]), str(row["user_id"]))
-        return "a bot" if row["is_bot"] else "someone"
 
     def _permalink(self, channel_id: str) -> Callable[[str], str]:
         # The permalink shape Slack documents for chat.getPermalink; building it saves a
@@ -188,9 +184,3 @@ class DigestRunner:
             self.digests.finish_run(run_id, status="failed", error_kind=kind,
                                     error_message=message, next_retry_at=retry_at)
         return Outcome("failed", run_id, error=message)
-
-
-def _span(start: float, end: float, tz: str) -> str:
-    zone = ZoneInfo(tz)
-    a, b = datetime.fromtimestamp(start, zone), datetime.fromtimestamp(end, zone)
-    return f"{a:%a %d %b %H:%M} → {b:%a %d %b %H:%M} ({tz})"
