@@ -14,11 +14,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from typing import Literal
 
 from qwqbot.errors import QwqbotError
-from qwqbot.model.reasoning import CLOSE, OPEN
+from qwqbot.formatting import month_name, weekday_name
+from qwqbot.model.reasoning import CLOSE, OPEN, THINK_BLOCK, without_tags
+from qwqbot.slacktext import escape, ts_key, unescape
 from qwqbot.tokens import MESSAGE_OVERHEAD, token_units, tokens_from_units
 
 
@@ -90,15 +91,6 @@ _LEADING_MENTION = re.compile(r"\s*<@([^<>|]*)(?:\|[^<>]*)?>(?:[,:](?=\s|$))?\s*
 _BROADCASTS = frozenset({"here", "channel", "everyone"})
 
 
-def _unescape(text: str) -> str:
-    """Slack's three entities; "&amp;" last, so "&amp;lt;" stays the "&lt;" the person typed."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _strip_scheme(url: str) -> str:
     return url.split("://", 1)[-1].rstrip("/")
 
@@ -120,7 +112,7 @@ def to_plain(
         sigil, target, label = m.group(1, 2, 3)
         if sigil == "@":  # <@U123> or <@U123|legacy-name>
             name = bot_name if target == bot_user_id else names.get(target, target)
-            return "@" + (_escape(name) if "&" in name or "<" in name or ">" in name else name)
+            return "@" + (escape(name) if "&" in name or "<" in name or ">" in name else name)
         if sigil == "#":  # <#C123|general>; the label can be empty
             return "#" + (label or target)
         if sigil == "!":  # <!here>, <!subteam^S1|@team>, <!date^...|fallback>
@@ -140,20 +132,10 @@ def to_plain(
     if "<" in text:
         text = _TOKEN.sub(token, text)
     if "&" in text:
-        text = _unescape(text)
+        text = unescape(text)
     return text.strip()
 
 
-def _without_tags(text: str) -> str:
-    """``text`` with no reasoning tag left, even one that removing another would create."""
-    while OPEN in text or CLOSE in text:
-        text = text.replace(OPEN, "").replace(CLOSE, "")
-    return text
-
-
-# A think block in a stored answer would be reasoning leaking into history, which QwQ's guidance
-# forbids; non-greedy so two blocks don't swallow the answer between them.
-_THINK_BLOCK = re.compile(re.escape(OPEN) + ".*?" + re.escape(CLOSE), re.DOTALL)
 # Both tags end with "think>": one substring search tells whether either could be present.
 _TAG_TAIL = OPEN[1:]
 assert CLOSE.endswith(_TAG_TAIL)
@@ -170,14 +152,9 @@ _JOIN_UNITS = token_units(_JOIN)
 EARLIER_NOT_SHOWN = "(Earlier messages of this thread are not shown.)"
 THREAD_STARTS_WITH_YOU = "(This thread starts with your message below.)"
 
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December")
-
 
 def _date_line(today: date) -> str:
-    # Spelled out by hand: strftime's %A/%B follow the process locale.
-    return f"Today is {_WEEKDAYS[today.weekday()]}, {today.day} {_MONTHS[today.month - 1]} {today.year}."
+    return f"Today is {weekday_name(today)}, {today.day} {month_name(today)} {today.year}."
 
 
 def _place_line(place: Place) -> str:
@@ -213,17 +190,17 @@ def _clean(text: str, *, from_self: bool) -> str:
     if from_self:
         # Stored answers have no reasoning; a block here is a bug elsewhere, and sending it back
         # would break QwQ's rule that history carries final answers only.
-        text = _THINK_BLOCK.sub("", text)
+        text = THINK_BLOCK.sub("", text)
     # People's text keeps what is between tags (it is theirs); the tags themselves are QwQ's
     # reasoning markers and would read as the start or end of thinking.
-    return _without_tags(text).strip()
+    return without_tags(text).strip()
 
 
 def _items(turns: Sequence[Turn], names: Mapping[str, str], bot_user_id: str | None) -> list[_Item]:
     """The non-empty turns in ts order, as message contents. One tight loop: it runs per turn."""
     items: list[_Item] = []
     speakers: dict[str, str] = {}  # author -> prefix; threads have few authors and many turns
-    for turn in sorted(turns, key=_ts_key):
+    for turn in sorted(turns, key=lambda t: ts_key(t.ts)):
         text = turn.text
         # Tags are looked for twice: raw (a bot answer stored unescaped), where to_plain would read
         # "<think>" as a Slack link, and after unescaping ("&lt;think&gt;", as Slack stores them).
@@ -239,16 +216,10 @@ def _items(turns: Sequence[Turn], names: Mapping[str, str], bot_user_id: str | N
             continue
         prefix = speakers.get(turn.author)
         if prefix is None:
-            prefix = speakers[turn.author] = f"{_without_tags(turn.author).strip() or 'Someone'}: "
+            prefix = speakers[turn.author] = f"{without_tags(turn.author).strip() or 'Someone'}: "
         content = prefix + text
         items.append((_USER, content, token_units(content)))
     return items
-
-
-def _ts_key(turn: Turn) -> Decimal:
-    # Slack ts are "seconds.microseconds" strings: Decimal orders them exactly (a float cannot hold
-    # 16 significant digits), and sorting already-ordered input is linear.
-    return Decimal(turn.ts)
 
 
 def _cost(units: int) -> int:
@@ -260,7 +231,7 @@ def _system_base(system_prompt: str, extra_system: str, today: date, place: Plac
     """The system message before any note about omitted messages."""
     context_line = f"{_date_line(today)} {_place_line(place)}"
     parts = (system_prompt.strip(), extra_system.strip(), context_line)
-    return _without_tags(_JOIN.join(part for part in parts if part))
+    return without_tags(_JOIN.join(part for part in parts if part))
 
 
 def _assemble(

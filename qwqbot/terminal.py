@@ -93,13 +93,17 @@ class AskView:
             self._reasoning_open = False
         self._answer_started = True
 
-    def done(self, completion: Completion) -> None:
+    def _end_output(self) -> None:
+        """Clear the status line, close an open reasoning frame, end the answer's last line."""
         self._clear_status()
         if self._reasoning_open:
             self.out.write(self._style(DIM, "\n└─────────────────────────\n"))
         if self._answer_started:
             self.out.write("\n")
         self.out.flush()
+
+    def done(self, completion: Completion) -> None:
+        self._end_output()
         usage = completion.usage
         parts = [f"{self.elapsed():.0f} s"]
         if usage and usage.reasoning_tokens:
@@ -112,12 +116,7 @@ class AskView:
         self.err.flush()
 
     def error(self, err: ModelError) -> None:
-        self._clear_status()
-        if self._reasoning_open:
-            self.out.write(self._style(DIM, "\n└─────────────────────────\n"))
-        if self._answer_started:
-            self.out.write("\n")
-        self.out.flush()
+        self._end_output()
         self.err.write(self._style(BOLD, "qwqbot: ") + err.one_line() + "\n")
         self.err.flush()
 

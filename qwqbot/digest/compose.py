@@ -29,12 +29,12 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
-from decimal import Decimal, InvalidOperation
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import date, datetime, timedelta, tzinfo
 
 from qwqbot.conversation import to_plain
-from qwqbot.model.reasoning import CLOSE, OPEN
+from qwqbot.formatting import format_date, month_name, require_aware, zone_or_utc
+from qwqbot.model.reasoning import CLOSE, OPEN, THINK_BLOCK, without_tags
+from qwqbot.slacktext import ts_key
 from qwqbot.tokens import UNITS_PER_TOKEN, estimate_messages, token_units
 
 __all__ = [
@@ -93,45 +93,23 @@ MIN_CHUNK_TOKENS = 64
 
 # ------------------------------------------------------------------------------ dates and times
 
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December")
-
-
-def _zone(name: str) -> tuple[tzinfo, str]:
-    try:
-        return ZoneInfo(name), name
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC, "UTC"
-
-
-def _day_name(d: date) -> str:
-    # Spelled out by hand: strftime's %A/%B follow the process locale.
-    return f"{_WEEKDAYS[d.weekday()]} {d.day} {_MONTHS[d.month - 1]}"
-
-
-def _aware(moment: datetime, what: str) -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{what} must be timezone-aware")
-    return moment
-
 
 def _period_text(request: DigestRequest) -> str:
     """"Monday 30 November 2026, 09:00 to Tuesday 1 December 2026, 09:00 (Europe/Berlin)"."""
-    zone, zone_name = _zone(request.tz)
-    start = _aware(request.period_start, "period_start").astimezone(zone)
-    end = _aware(request.period_end, "period_end").astimezone(zone)
-    first = f"{_day_name(start)} {start.year}, {start:%H:%M}"
+    zone, zone_name = zone_or_utc(request.tz)
+    start = require_aware(request.period_start, "period_start").astimezone(zone)
+    end = require_aware(request.period_end, "period_end").astimezone(zone)
+    first = f"{format_date(start, year=True)}, {start:%H:%M}"
     if end.date() == start.date():
         return f"{first} to {end:%H:%M} ({zone_name})"
     if end.time() == datetime.min.time() and end.date() == start.date() + timedelta(days=1):
         return f"{first} to 24:00 ({zone_name})"
-    return f"{first} to {_day_name(end)} {end.year}, {end:%H:%M} ({zone_name})"
+    return f"{first} to {format_date(end, year=True)}, {end:%H:%M} ({zone_name})"
 
 
 def _spans_days(request: DigestRequest, zone: tzinfo) -> bool:
-    start = _aware(request.period_start, "period_start").astimezone(zone)
-    end = _aware(request.period_end, "period_end").astimezone(zone)
+    start = require_aware(request.period_start, "period_start").astimezone(zone)
+    end = require_aware(request.period_end, "period_end").astimezone(zone)
     return end > start and (end - timedelta(microseconds=1)).date() != start.date()
 
 
@@ -149,18 +127,9 @@ _ENTRY_LABEL = re.compile(r"\[(T\d{1,7})\]")
 _LABEL_LIKE = re.compile(r"\[(\s*[Tt]\d+\b[^\[\]\n]*)\]")
 
 
-def _ts_key(ts: str) -> Decimal:
-    try:
-        return Decimal(ts)
-    except InvalidOperation:
-        raise ValueError(f"not a Slack ts: {ts!r}") from None
-
-
 def _plain(text: str, request: DigestRequest) -> list[str]:
     """The message's lines as a person reads them: names not ids, no blank lines, no think tags."""
-    plain = to_plain(text, request.names, bot_user_id=request.bot_user_id)
-    while OPEN in plain or CLOSE in plain:
-        plain = plain.replace(OPEN, "").replace(CLOSE, "")
+    plain = without_tags(to_plain(text, request.names, bot_user_id=request.bot_user_id))
     if "[" in plain:
         plain = _LABEL_LIKE.sub(r"(\1)", plain)
     return [line.rstrip() for line in plain.splitlines() if line.strip()]
@@ -198,9 +167,9 @@ def transcript(request: DigestRequest) -> tuple[list[str], dict[str, str]]:
     period spans several days, the first entry of each day starts with a ``— Monday 30 November —``
     line. Times are in ``request.tz``. Messages without text are left out.
     """
-    zone, _ = _zone(request.tz)
+    zone, _ = zone_or_utc(request.tz)
     threads: dict[str, _Thread] = {}
-    for message in sorted(request.messages, key=lambda m: _ts_key(m.ts)):
+    for message in sorted(request.messages, key=lambda m: ts_key(m.ts)):
         lines = _plain(message.text, request)
         is_reply = message.thread_ts is not None and message.thread_ts != message.ts
         key = message.thread_ts if is_reply and message.thread_ts is not None else message.ts
@@ -214,7 +183,7 @@ def transcript(request: DigestRequest) -> tuple[list[str], dict[str, str]]:
             thread.parent, thread.parent_lines = message, lines
 
     shown = [t for t in threads.values() if t.replies or t.parent_lines]
-    shown.sort(key=lambda t: _ts_key(t.first().ts))
+    shown.sort(key=lambda t: ts_key(t.first().ts))
 
     def local(ts: str) -> datetime:
         return datetime.fromtimestamp(float(ts), zone)
@@ -227,7 +196,7 @@ def transcript(request: DigestRequest) -> tuple[list[str], dict[str, str]]:
         day = local(thread.first().ts).date()
         block: list[str] = []
         if multi_day and day != last_day:
-            block.append(f"— {_day_name(day)} —")
+            block.append(f"— {format_date(day)} —")
         last_day = day
         if not thread.replies:
             assert thread.parent is not None
@@ -246,7 +215,7 @@ def transcript(request: DigestRequest) -> tuple[list[str], dict[str, str]]:
                 # A reply on a later day than its thread's start says which day.
                 when = f"{at:%H:%M}"
                 if at.date() != day:
-                    when = f"{at.day} {_MONTHS[at.month - 1][:3]}, {when}"
+                    when = f"{at.day} {month_name(at, short=True)}, {when}"
                 head = f"{_REPLY}{_author(reply)} ({when}): "
                 block.append(_with_continuation(head, lines))
         entries.append("\n".join(block))
@@ -315,7 +284,7 @@ class _Where:
 
 def _where(request: DigestRequest) -> _Where:
     return _Where(channel=request.channel_name.strip().lstrip("#") or "unnamed",
-                  period=_period_text(request), tz=_zone(request.tz)[1])
+                  period=_period_text(request), tz=zone_or_utc(request.tz)[1])
 
 
 def _single_prompt(where: _Where, body: str) -> list[dict[str, str]]:
@@ -534,13 +503,10 @@ def chunk(lines: list[str], budget_tokens: int, *, overhead_tokens: int | None =
 
 # ------------------------------------------------------------------------------ the model calls
 
-_THINK_BLOCK = re.compile(re.escape(OPEN) + ".*?" + re.escape(CLOSE), re.DOTALL)
-
-
 def _without_think(answer: str) -> str:
     """The answer without reasoning: think blocks dropped, and what precedes a lone closing tag
     (QwQ's template pre-fills the opening one) or follows an opening tag that never closes."""
-    answer = _THINK_BLOCK.sub("", answer)
+    answer = THINK_BLOCK.sub("", answer)
     if CLOSE in answer:
         answer = answer.rsplit(CLOSE, 1)[1]
     if OPEN in answer:

@@ -14,14 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from qwqbot.accounting import model_call_row
 from qwqbot.config import Settings
 from qwqbot.digest.compose import DigestMessage, DigestRequest, compose
 from qwqbot.digest.port import DigestPost, DigestSlack, SlackCallError
 from qwqbot.errors import AnswerCutOffError, ModelError
+from qwqbot.formatting import format_span
 from qwqbot.model.client import Message, ModelClient
+from qwqbot.slacktext import author_name
 from qwqbot.store import Store
 from qwqbot.store.digests import DigestStore
 
@@ -92,7 +93,9 @@ class DigestRunner:
             period_end=datetime.fromtimestamp(end, UTC),
             tz=tz,
             messages=[DigestMessage(ts=r["ts"], thread_ts=r["thread_ts"],
-                                    author=self._author(r, names), text=r["text"])
+                                    author=author_name(r, names, from_self=r["user_id"] == self.bot_user_id,
+                                                       bot_name="qwqbot"),
+                                    text=r["text"])
                       for r in rows],
             names=names, bot_user_id=self.bot_user_id,
             budget_tokens=self.settings.context_tokens - self.settings.max_tokens)
@@ -101,7 +104,7 @@ class DigestRunner:
                                permalink=lambda ts: self.slack.permalink(channel_id, ts))
         seconds = time.monotonic() - started
         count = f"{len(rows):,} message{'' if len(rows) == 1 else 's'}"
-        markdown = f"## {title}\n\n_{_span(start, end, tz)} · {count}_\n\n{result.markdown}"
+        markdown = f"## {title}\n\n_{format_span(start, end, tz)} · {count}_\n\n{result.markdown}"
         if run_id is None:
             return Outcome("dry_run", None, len(rows), markdown, result.reasoning)
         message_ts = await self.slack.post_digest(channel_id, DigestPost(
@@ -113,12 +116,6 @@ class DigestRunner:
                  len(rows), result.parts, result.calls)
         return Outcome("posted", run_id, len(rows), markdown, result.reasoning)
 
-    def _author(self, row: dict[str, Any], names: dict[str, str]) -> str:
-        if row["user_id"] == self.bot_user_id:
-            return "qwqbot"
-        if row["user_id"]:
-            return names.get(str(row["user_id"]), str(row["user_id"]))
-        return "a bot" if row["is_bot"] else "someone"
 
     def _summarize(self, channel_id: str) -> Callable[[list[Message]], Any]:
         async def summarize(messages: list[Message]) -> tuple[str, str]:
@@ -154,9 +151,3 @@ class DigestRunner:
             self.digests.finish_run(run_id, status="failed", error_kind=kind,
                                     error_message=message, next_retry_at=retry_at)
         return Outcome("failed", run_id, error=message)
-
-
-def _span(start: float, end: float, tz: str) -> str:
-    zone = ZoneInfo(tz)
-    a, b = datetime.fromtimestamp(start, zone), datetime.fromtimestamp(end, zone)
-    return f"{a:%a %d %b %H:%M} → {b:%a %d %b %H:%M} ({tz})"

@@ -42,7 +42,6 @@ trigger. tests/digest/test_schedule.py pins both the stock behaviour and ours.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
 import zoneinfo
@@ -54,11 +53,11 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
+from qwqbot.formatting import WEEKDAYS, find_zone, format_clock, format_date, require_aware, zone_or_utc
+
 Kind = Literal["daily", "weekly"]
 KINDS: Final[tuple[Kind, ...]] = get_args(Kind)
 DAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-DAY_NAMES: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 # The smallest step a datetime can take: "strictly after t" is "at or after t + _TICK".
 _TICK: Final = timedelta(microseconds=1)
@@ -105,10 +104,8 @@ class Schedule:
             raise ValueError(f"a weekly schedule needs a day 0..6 (0 = Monday), not {self.day!r}")
         if self.kind == "daily" and self.day is not None:
             raise ValueError("a daily schedule has no day")
-        try:
-            ZoneInfo(self.tz)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {self.tz!r}") from exc
+        if find_zone(self.tz) is None:
+            raise ValueError(f"unknown time zone {self.tz!r}")
 
     @property
     def zone(self) -> ZoneInfo:
@@ -147,7 +144,7 @@ def parse_time(text: str) -> tuple[int, int]:
 
 def _day_aliases() -> dict[str, int]:
     aliases: dict[str, int] = {}
-    for number, (short, name) in enumerate(zip(DAYS, DAY_NAMES, strict=True)):
+    for number, (short, name) in enumerate(zip(DAYS, WEEKDAYS, strict=True)):
         full = name.lower()
         # "mondays" reads naturally in "weekly mondays 09:00" and still names one day.
         aliases.update({short: number, full: number, full + "s": number})
@@ -271,11 +268,6 @@ def parse_schedule(words: list[str], *, default_tz: str | None) -> Schedule:
 # --- firing --------------------------------------------------------------------------------------
 
 
-def _require_aware(moment: datetime, name: str) -> None:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{name} must be an aware datetime, not {moment!r}")
-
-
 def _in_zone(moment: datetime, zone: tzinfo) -> datetime:
     # Through UTC on purpose: astimezone() to the datetime's own tzinfo is a no-op, which would
     # keep a non-existent wall time such as 02:30 on a spring-forward day as it is.
@@ -358,14 +350,14 @@ def trigger(schedule: Schedule) -> CronTrigger:
 
 def next_fire(schedule: Schedule, after: datetime) -> datetime:
     """The first fire strictly after ``after``, in the schedule's zone."""
-    _require_aware(after, "after")
+    require_aware(after, "after")
     # +1µs in UTC, not on the wall clock: wall-clock arithmetic is wrong across a fold.
     return _trigger(schedule).first_fire_at_or_after(after.astimezone(UTC) + _TICK)
 
 
 def latest_fire(schedule: Schedule, at_or_before: datetime) -> datetime:
     """The most recent fire at or before ``at_or_before``, in the schedule's zone."""
-    _require_aware(at_or_before, "at_or_before")
+    require_aware(at_or_before, "at_or_before")
     at = at_or_before.astimezone(UTC)
     fire = next_fire(schedule, at - _LOOKBACK[schedule.kind])
     if fire > at:  # cannot happen: _LOOKBACK is longer than any interval between fires
@@ -383,7 +375,7 @@ def period_ending(schedule: Schedule, fire: datetime) -> tuple[datetime, datetim
     Measure the period in UTC (``end.astimezone(UTC) - start.astimezone(UTC)``): Python
     subtracts two datetimes of the same zone on the wall clock, which is off by the DST change.
     """
-    _require_aware(fire, "fire")
+    require_aware(fire, "fire")
     # Compared in UTC: an ambiguous local time never equals a datetime in another zone.
     if latest_fire(schedule, fire).astimezone(UTC) != fire.astimezone(UTC):
         raise ValueError(f"{fire.isoformat()} is not a time the schedule fires ({describe(schedule)})")
@@ -395,26 +387,21 @@ def period_ending(schedule: Schedule, fire: datetime) -> tuple[datetime, datetim
 
 def describe(schedule: Schedule) -> str:
     """"every day at 09:00 (Europe/Berlin)", "every Monday at 09:30 (UTC)"."""
-    when = "day" if schedule.day is None else DAY_NAMES[schedule.day]
+    when = "day" if schedule.day is None else WEEKDAYS[schedule.day]
     return f"every {when} at {schedule.hour:02}:{schedule.minute:02} ({schedule.tz})"
 
 
 def format_local(moment: datetime, tz: str | None) -> str:
     """"Mon 30 Nov at 09:00 (Europe/Berlin)": ``moment`` on the clock of ``tz`` (a Slack user's
     zone). None, or a zone this machine does not know, shows UTC and says so."""
-    _require_aware(moment, "moment")
-    zone, name = ZoneInfo("UTC"), "UTC"
-    if tz is not None:
-        with contextlib.suppress(zoneinfo.ZoneInfoNotFoundError, ValueError):
-            zone, name = ZoneInfo(tz), tz
+    require_aware(moment, "moment")
+    zone, name = zone_or_utc(tz)
     local = _in_zone(moment, zone)
-    # Names spelled out here rather than by strftime("%a %b"), which follows the process locale.
-    return (f"{DAYS[local.weekday()].title()} {local.day} {_MONTHS[local.month - 1]} "
-            f"at {local.hour:02}:{local.minute:02} ({name})")
+    return f"{format_date(local, short=True)} at {format_clock(local)} ({name})"
 
 
 def period_key(schedule_id: int, fire: datetime) -> str:
     """"7:2026-11-30T08:00:00Z": the same for every call about the same period, whatever zone
     ``fire`` is expressed in, so it can guard against sending one period's digest twice."""
-    _require_aware(fire, "fire")
+    require_aware(fire, "fire")
     return f"{schedule_id}:{fire.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}"

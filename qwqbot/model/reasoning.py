@@ -31,6 +31,8 @@ chunks is held back (at most ``len("</think>") - 1`` characters) until it can be
 
 from __future__ import annotations
 
+import re
+
 from qwqbot.model.events import AnswerDelta, Finish, ModelEvent, ReasoningDelta
 
 OPEN = "<think>"
@@ -38,6 +40,16 @@ CLOSE = "</think>"
 _TAGS = (OPEN, CLOSE)
 #: the fields servers with a reasoning parser put the reasoning in, read in this order
 REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+#: One whole think block; non-greedy, so two blocks don't swallow the answer between them.
+THINK_BLOCK = re.compile(re.escape(OPEN) + ".*?" + re.escape(CLOSE), re.DOTALL)
+
+
+def without_tags(text: str) -> str:
+    """``text`` with no reasoning tag left, even one that removing another would create."""
+    while OPEN in text or CLOSE in text:
+        text = text.replace(OPEN, "").replace(CLOSE, "")
+    return text
 
 _START, _REASONING_START, _REASONING = "start", "reasoning_start", "reasoning"
 _ANSWER_START, _ANSWER = "answer_start", "answer"

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from qwqbot.config import Settings
 from qwqbot.conversation import Place, Prompt, Turn, build_prompt, to_plain
+from qwqbot.formatting import find_zone
 from qwqbot.policy import Policy
-from qwqbot.slack.people import People, mentioned_ids
+from qwqbot.slack.people import People
+from qwqbot.slacktext import author_name, mentioned_ids
 from qwqbot.store import Store
 from qwqbot.tokens import estimate_tokens
 
@@ -77,8 +78,8 @@ class ContextBuilder:
                      unseen: int = 0) -> Prompt:
         authors = {r["user_id"] for r in rows if r["user_id"]}
         names = await self.people.names(authors | {asker} | mentioned_ids(r["text"] for r in rows))
-        turns = [Turn(author=self._author(r, names), text=r["text"], from_self=self._is_self(r),
-                      ts=r["ts"]) for r in rows]
+        turns = [Turn(author=author_name(r, names, from_self=self._is_self(r), bot_name=self.bot_name),
+                      text=r["text"], from_self=self._is_self(r), ts=r["ts"]) for r in rows]
         if turns and not to_plain(turns[-1].text, names, bot_user_id=self.bot_user_id):
             # A bare "@qwqbot": asked to weigh in on the thread, or just saying hello.
             ask = BARE_MENTION_IN_THREAD if len(turns) > 1 else BARE_MENTION_ALONE
@@ -94,21 +95,11 @@ class ContextBuilder:
         return bool(row["is_bot"]) and (row["user_id"] == self.bot_user_id
                                         or row["bot_id"] == self.bot_id)
 
-    def _author(self, row: dict[str, Any], names: dict[str, str]) -> str:
-        if self._is_self(row):
-            return self.bot_name
-        if row["user_id"]:
-            return names.get(str(row["user_id"]), str(row["user_id"]))
-        return "a bot" if row["is_bot"] else "someone"
-
     def _today(self, user_id: str) -> date:
         """Today where the asker is: "what's on today?" at 23:30 in Tokyo is not UTC's today."""
         row = self.store.users([user_id], fresh_after=0).get(user_id)
-        try:
-            zone = ZoneInfo(row["tz"]) if row and row.get("tz") else None
-        except (ZoneInfoNotFoundError, ValueError):
-            zone = None
-        return datetime.now(zone).date()
+        # An unknown zone leaves this machine's own date, as datetime.now() without one does.
+        return datetime.now(find_zone(row.get("tz") if row else None)).date()
 
     async def _place(self, channel: str, user_name: str | None) -> Place:
         if channel not in self._places:

@@ -14,8 +14,9 @@ from qwqbot.digest.port import DigestPost, SlackCallError
 from qwqbot.slack.channels import Channels
 from qwqbot.slack.delivery import slack_error
 from qwqbot.slack.history import backfill_period
-from qwqbot.slack.people import People, mentioned_ids
+from qwqbot.slack.people import People
 from qwqbot.slack.render import answer_messages, reasoning_attachment
+from qwqbot.slacktext import mentioned_ids
 from qwqbot.store import Store
 
 T = TypeVar("T")

@@ -7,11 +7,11 @@ events, and reports edits and deletions as message subtypes (slack-platform.md).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
 
+from qwqbot.slacktext import mentions
 from qwqbot.store.kinds import Trigger
 
 # Subtypes that are ordinary posts by a person. Everything else (joins, topic changes,
@@ -56,10 +56,6 @@ class Deleted:
 
 
 SlackFact = Posted | Edited | Deleted
-
-
-def mentions(text: str, user_id: str) -> bool:
-    return re.search(rf"<@{re.escape(user_id)}(\|[^>]*)?>", text) is not None
 
 
 def parse_event(event: dict[str, Any], *, bot_user_id: str) -> SlackFact | None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from qwqbot.slack.mrkdwn import escape
+from qwqbot.formatting import WEEKDAYS, format_clock, format_date
 from qwqbot.slack.usage_text import feedback_line, latency_line, quota_line, scope_lines, top_lines
+from qwqbot.slacktext import escape
 from qwqbot.store.usage import WINDOWS, Totals
 
 __all__ = ["MAX_ACCESS_LINES", "MAX_BLOCKS", "MAX_DIGESTS", "home_view"]
@@ -30,7 +31,6 @@ MAX_DIGESTS = 30
 #: Channel access rules listed (one line each, in one section) before "…and N more".
 MAX_ACCESS_LINES = 40
 
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _LONGEST = WINDOWS[-1][0]
 
 _STATUS = {
@@ -138,7 +138,8 @@ def _schedule(row: dict[str, Any]) -> str:
 def _next_run(value: Any) -> str:
     if not isinstance(value, datetime):
         return "not scheduled"
-    fallback = value.strftime("%a %d %b %Y %H:%M %Z").strip()
+    day = format_date(value, short=True, year=True, zero_pad=True)
+    fallback = f"{day} {format_clock(value)} {value.tzname() or ''}".strip()
     return _date(value.timestamp(), fallback)
 
 

@@ -23,7 +23,9 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_inline import StateInline
 from markdown_it.tree import SyntaxTreeNode
 
-__all__ = ["HR_LINE", "ZWSP", "escape", "escape_text", "head_cut", "split_message", "tail_cut", "to_mrkdwn"]
+from qwqbot.slacktext import escape
+
+__all__ = ["HR_LINE", "ZWSP", "escape_text", "head_cut", "split_message", "tail_cut", "to_mrkdwn"]
 
 #: Zero-width space. Slack only honours ``*``/``_``/``~`` at word boundaries, so ``**bold**ly`` rendered as
 #: ``*bold*ly`` shows the asterisks; ``*bold*\u200bly`` renders bold and looks the same.
@@ -59,11 +61,6 @@ SLACK_TOKEN_RE = re.compile(
 )
 #: LLMs put <br> in table cells and paragraphs although they write Markdown; treat it as a line break.
 _BR_RE = re.compile(r"<br\s*/?>", re.IGNORECASE)
-
-
-def escape(text: str) -> str:
-    """Escape the three characters Slack reserves (&, <, >). Slack wants this in code too."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def escape_text(text: str) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Iterable
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -18,11 +17,6 @@ from qwqbot.store import Store
 
 log = logging.getLogger(__name__)
 MAX_AGE = 24 * 3600
-_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
-
-
-def mentioned_ids(texts: Iterable[str]) -> set[str]:
-    return {m.group(1) for text in texts for m in _MENTION.finditer(text)}
 
 
 class People:

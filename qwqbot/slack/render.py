@@ -11,16 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from qwqbot.slack.mrkdwn import (
-    MIN_LIMIT,
-    ZWSP,
-    escape,
-    escape_text,
-    head_cut,
-    split_message,
-    tail_cut,
-    to_mrkdwn,
-)
+from qwqbot.formatting import format_duration
+from qwqbot.slack.mrkdwn import MIN_LIMIT, ZWSP, escape_text, head_cut, split_message, tail_cut, to_mrkdwn
+from qwqbot.slacktext import escape
 
 __all__ = [
     "RETRY_ACTION_ID",
@@ -29,7 +22,6 @@ __all__ = [
     "answer_messages",
     "error_message",
     "feedback_actions",
-    "format_duration",
     "plain_preview",
     "progress_message",
     "reasoning_attachment",
@@ -68,21 +60,6 @@ EMPTY_ANSWER = "_The model returned no answer text._"
 # ---------------------------------------------------------------------------------------------------------
 # Small formatting helpers
 # ---------------------------------------------------------------------------------------------------------
-
-
-def format_duration(seconds: float) -> str:
-    """``38 s``, ``2 min 5 s``, ``1 h 3 min``; under a second reads ``<1 s``."""
-    total = round(seconds)
-    if seconds < 1 and total < 1:
-        return "<1 s"
-    if total < 60:
-        return f"{total} s"
-    if total < 3600:
-        minutes, secs = divmod(total, 60)
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    hours, rest = divmod(total, 3600)
-    minutes = rest // 60
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 def _plural(count: int, word: str) -> str:

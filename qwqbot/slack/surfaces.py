@@ -26,12 +26,13 @@ from typing import Any, Protocol
 
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from qwqbot.formatting import format_duration
 from qwqbot.slack.calls import Calls
 from qwqbot.slack.delivery import Delivery
 from qwqbot.slack.inert import inert
 from qwqbot.slack.limits import Limits, Priority
 from qwqbot.slack.live import LiveAnswer, Streams
-from qwqbot.slack.render import Payload, format_duration, progress_message
+from qwqbot.slack.render import Payload, progress_message
 from qwqbot.slack.status import ThreadStatus
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,8 @@ mrkdwn, escaping names and labels (https://api.slack.com/reference/surfaces/form
 
 from __future__ import annotations
 
-from qwqbot.formatting import format_tokens
-from qwqbot.slack.mrkdwn import escape
-from qwqbot.slack.render import format_duration
+from qwqbot.formatting import format_duration, format_tokens
+from qwqbot.slacktext import escape
 from qwqbot.store.usage import WINDOWS, Totals
 
 __all__ = [

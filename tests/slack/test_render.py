@@ -32,7 +32,6 @@ from qwqbot.slack.render import (
     RETRY_ACTION_ID,
     answer_messages,
     error_message,
-    format_duration,
     plain_preview,
     progress_message,
     reasoning_attachment,
@@ -496,14 +495,6 @@ def test_fallback_text_is_a_short_plain_preview() -> None:
 def test_reasoning_title(tokens: int | None, seconds: float | None, title: str) -> None:
     assert reasoning_title(tokens, seconds) == title
     assert reasoning_attachment("x", tokens=tokens, seconds=seconds).payload["title"] == title
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [(0.2, "<1 s"), (0.6, "1 s"), (59.4, "59 s"), (60, "1 min"), (125, "2 min 5 s"), (3720, "1 h 2 min")],
-)
-def test_format_duration(seconds: float, text: str) -> None:
-    assert format_duration(seconds) == text
 
 
 def test_short_reasoning_is_kept_whole_and_escaped() -> None:
