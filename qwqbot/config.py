@@ -84,6 +84,7 @@ class Settings:
     max_concurrent: int = 16
     progress_interval: float = 1.0
     update_budget_per_minute: int = 45
+    streaming: bool = True
     require_mention: bool = False
     shutdown_grace: float = 25.0
     retention_days: int = 90
@@ -227,7 +228,11 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "log_level": ("QWQBOT_LOG_LEVEL", _level),
     "max_concurrent": ("QWQBOT_MAX_CONCURRENT", _number(int, 1, 1000)),
     "progress_interval": ("QWQBOT_PROGRESS_INTERVAL", _number(float, 0.2, 60)),
-    "update_budget_per_minute": ("QWQBOT_UPDATE_BUDGET", _number(int, 1, 1000)),
+    # chat.update is Tier 3, 50 a minute per workspace
+    # (https://docs.slack.dev/reference/methods/chat.update): a budget above that only
+    # buys 429s, so it is refused.
+    "update_budget_per_minute": ("QWQBOT_UPDATE_BUDGET", _number(int, 1, 50)),
+    "streaming": ("QWQBOT_STREAMING", _bool),
     "require_mention": ("QWQBOT_REQUIRE_MENTION", _bool),
     "shutdown_grace": ("QWQBOT_SHUTDOWN_GRACE", _number(float, 0, 3600)),
     "retention_days": ("QWQBOT_RETENTION_DAYS", _number(int, 1)),

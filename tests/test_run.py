@@ -64,7 +64,7 @@ def test_http_mode_serves_health_answers_and_stops_gracefully(slack, model_serve
         health = wait_healthy(proc, port)
         assert health == {"ok": True, "in_flight": 0}
         ts = mention(slack, port, f"<@{BOT}> question")
-        slack.wait_for_sync(lambda: len(slack.calls_to("chat.postMessage")) == 1)
+        slack.wait_for_sync(lambda: len(slack.assistant_statuses) == 1)  # thinking
         proc.send_signal(signal.SIGTERM)  # a deploy, mid-answer
         assert proc.wait(timeout=30) == 0
     finally:
@@ -79,7 +79,7 @@ def test_sigterm_past_the_grace_period_marks_answers_interrupted(slack, model_se
     try:
         wait_healthy(proc, port)
         ts = mention(slack, port, f"<@{BOT}> question")
-        slack.wait_for_sync(lambda: len(slack.calls_to("chat.postMessage")) == 1)
+        slack.wait_for_sync(lambda: len(slack.assistant_statuses) == 1)  # thinking
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
@@ -113,13 +113,14 @@ def test_kill_9_mid_answer_then_restart_leaves_no_answer_thinking(slack, model_s
     try:
         wait_healthy(proc, port)
         ts = mention(slack, port, f"<@{BOT}> a long one")
-        slack.wait_for_sync(lambda: len(slack.calls_to("chat.postMessage")) == 1)
+        slack.wait_for_sync(lambda: bool(model_server.requests and slack.assistant_statuses))
         proc.send_signal(signal.SIGKILL)  # a crash: no chance to clean up
         proc.wait(timeout=10)
     finally:
         proc.kill()
-    [placeholder] = [m for m in slack.messages("C1", ts) if m.get("user") == "UBOT"]
-    assert "Thinking" in placeholder["text"]  # what the user would be left with
+    # what the user would be left with: a status that Slack clears after two minutes
+    assert not [m for m in slack.messages("C1", ts) if m.get("user") == "UBOT"]
+    assert slack.assistant_statuses[-1]["status"] == "is thinking…"
     restarted, port = start(slack, model_server, tmp_path)
     try:
         wait_healthy(restarted, port)

@@ -29,21 +29,24 @@ from qwqbot.errors import AnswerCutOffError, ModelError, QwqbotError
 from qwqbot.model.client import ModelClient
 from qwqbot.model.events import AnswerDelta, Completion, ModelEvent
 from qwqbot.policy import Policy
+from qwqbot.slack.answer_blocks import answer_payloads
+from qwqbot.slack.calls import Calls, Undeliverable
 from qwqbot.slack.context import ContextBuilder
 from qwqbot.slack.delivery import Delivery, slack_error
 from qwqbot.slack.history import backfill_thread
 from qwqbot.slack.identity import BotIdentity
-from qwqbot.slack.progress import ProgressUpdater, UpdateBudget
+from qwqbot.slack.inert import inert
+from qwqbot.slack.limits import Limits
+from qwqbot.slack.live import Streams
+from qwqbot.slack.progress import Progress
 from qwqbot.slack.render import (
-    answer_messages,
     error_message,
-    feedback_actions,
-    progress_message,
+    feedback_blocks,
     reasoning_attachment,
     retry_actions,
     to_mrkdwn,
 )
-from qwqbot.slack.surfaces import EphemeralSurface, Surface, ThreadSurface
+from qwqbot.slack.surfaces import EphemeralSurface, Surface, ThreadSurface, View, gist
 from qwqbot.store import Store
 from qwqbot.tokens import estimate_tokens
 
@@ -81,6 +84,7 @@ class Job:
     #: messages of a previous answer to remove (Regenerate of a multi-message answer)
     replaces: list[str] = field(default_factory=list)
     phase: str = "thinking"  # queued | thinking | writing
+    message_ts: str | None = None  # the message standing for the answer, as recorded
     started: float = field(default_factory=time.monotonic)
     completion: Completion = field(default_factory=Completion)
 
@@ -98,16 +102,19 @@ class Kept:
 
 class Answerer:
     def __init__(self, *, settings: Settings, store: Store, client: AsyncWebClient,
-                 progress_client: AsyncWebClient, model: ModelClient, identity: BotIdentity,
-                 budget: UpdateBudget, delivery: Delivery, policy: Policy,
+                 calls: Calls, limits: Limits, streams: Streams, model: ModelClient,
+                 identity: BotIdentity, delivery: Delivery, policy: Policy,
                  context: ContextBuilder) -> None:
         self.settings = settings
         self.store = store
+        #: the SDK client (its own retries): history reads, uploads, deletes
         self.client = client
-        self.progress_client = progress_client
+        #: everything that posts or edits: within Slack's limits, retried until it lands
+        self.calls = calls
+        self.limits = limits
+        self.streams = streams
         self.model = model
         self.identity = identity
-        self.budget = budget
         self.delivery = delivery
         self.policy = policy
         self.context = context
@@ -117,10 +124,19 @@ class Answerer:
         self._tasks: set[asyncio.Task[None]] = set()
         self.accepting = True
 
-    def thread_surface(self, channel: str, thread_ts: str,
+    def thread_surface(self, channel: str, thread_ts: str, asker: str,
                        placeholder_ts: str | None = None) -> ThreadSurface:
-        return ThreadSurface(self.delivery, self.progress_client, channel=channel,
-                             thread_ts=thread_ts, placeholder_ts=placeholder_ts)
+        return ThreadSurface(calls=self.calls, delivery=self.delivery, limits=self.limits,
+                             streams=self.streams, channel=channel, thread_ts=thread_ts,
+                             asker=asker, team_id=self.identity.team_id,
+                             placeholder_ts=placeholder_ts,
+                             status_interval=self._status_interval,
+                             reserve=lambda: self.in_flight)
+
+    def _status_interval(self) -> float:
+        """Seconds between status changes of one thread: all answers in flight share the
+        setStatus budget, so the more there are, the less often each one changes."""
+        return max(2 * self.settings.progress_interval, self.in_flight * 60.0 / 270.0)
 
     def start(self, job: Job) -> None:
         self.spawn(self.run(job))
@@ -137,10 +153,11 @@ class Answerer:
     async def notify(self, channel: str, user_id: str, text: str, *,
                      thread_ts: str | None = None) -> None:
         """A message only that person sees, where they are."""
+        extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
         try:
-            await self.client.chat_postEphemeral(channel=channel, user=user_id, text=text,
-                                                 thread_ts=thread_ts)
-        except (SlackApiError, SlackClientError) as exc:
+            await self.calls.call("chat.postEphemeral", channel=channel, give_up_after=120,
+                                  user=user_id, text=text, **extra)
+        except (SlackApiError, Undeliverable) as exc:
             log.warning("could not tell %s in %s: %s", user_id, channel, type(exc).__name__)
 
     def reask(self, answer_id: int, *, user_id: str, response_url: str | None = None,
@@ -167,7 +184,7 @@ class Answerer:
                  "regenerate" if regenerate else "retry", answer_id, new_id, user_id)
         surface: Surface
         if old["thread_ts"]:
-            surface = self.thread_surface(old["channel_id"], old["thread_ts"],
+            surface = self.thread_surface(old["channel_id"], old["thread_ts"], old["user_id"],
                                           latest["placeholder_ts"])
         elif response_url:
             surface = EphemeralSurface(response_url)
@@ -202,16 +219,14 @@ class Answerer:
         try:
             busy = self._running + self._waiting.index(job) >= self.settings.max_concurrent
             job.phase = "queued" if busy else "thinking"
-            if not await self._placeholder(job):
+            if not await self._begin(job):
                 return
             if job.thread_ts is not None:
                 await self._join_thread(job, job.thread_ts)
-            updater = ProgressUpdater(update=job.surface.progress,
-                                      render=lambda: self._progress(job), budget=self.budget,
-                                      interval=self.settings.progress_interval,
-                                      reserve=lambda: self.in_flight)
-            if job.surface.live_progress:
-                updater.start()
+            updater = Progress(show=lambda view: self._progress(job, view),
+                               render=lambda: self._view(job),
+                               interval=self.settings.progress_interval)
+            updater.start()
             try:
                 async with self._slots:
                     self._waiting.remove(job)
@@ -229,9 +244,15 @@ class Answerer:
                 self._waiting.remove(job)
         await self._show(job, kept)
 
-    async def _placeholder(self, job: Job) -> bool:
+    async def _begin(self, job: Job) -> bool:
+        """The first sign of life (see surfaces.py); False when there is nowhere to answer."""
         try:
-            await job.surface.placeholder(self._progress(job))
+            await job.surface.begin(self._view(job))
+        except Undeliverable as exc:
+            # Slack is down or refusing for long: the answer goes on, and shows when it can.
+            log.warning("no sign of life for answer %d in %s: %s", job.answer_id, job.channel,
+                        exc.error)
+            return True
         except SlackApiError as exc:
             error = slack_error(exc)
             # not_in_channel / channel_not_found / is_archived: there is nowhere to answer.
@@ -253,15 +274,25 @@ class Answerer:
                             slack_error(exc) if isinstance(exc, SlackApiError) else exc)
         self.store.join_thread(job.channel, thread_ts)
 
-    def _progress(self, job: Job) -> dict[str, Any]:
+    async def _progress(self, job: Job, view: View) -> None:
+        await job.surface.progress(view)
+        ts = job.surface.message_ts
+        if ts is not None and ts != job.message_ts:
+            # A message now stands for the answer (its streamed words): a restart must find
+            # it to say the answer was interrupted.
+            job.message_ts = ts
+            self.store.update_answer(job.answer_id, placeholder_ts=ts)
+
+    def _view(self, job: Job) -> View:
         elapsed = time.monotonic() - job.started
         if job.phase == "queued":
             position = self._waiting.index(job) if job in self._waiting else 0
             ahead = max(0, self._running + position - self.settings.max_concurrent + 1)
-            return progress_message(state="queued", elapsed=elapsed, reasoning_chars=0,
-                                    queued_position=ahead)
-        return progress_message(state=job.phase, elapsed=elapsed,
-                                reasoning_chars=job.completion.reasoning_chars)
+            return View("queued", elapsed, ahead=ahead)
+        completion = job.completion
+        return View(job.phase, elapsed, reasoning_chars=completion.reasoning_chars,
+                    gist=gist(completion.reasoning) if job.phase == "thinking" else "",
+                    answer=completion.answer if job.phase == "writing" else "")
 
     async def _think(self, job: Job) -> Kept:
         """Run the model inside the concurrency slot and store what it produced; showing it
@@ -329,14 +360,6 @@ class Answerer:
             reasoning_tokens=_reasoning_tokens(completion),
             error_kind="cut_off" if cut_off else None,
             error_message=cut_off.user_message if cut_off else None)
-        placeholder_ts = job.surface.placeholder_ts
-        if completion.answer and job.thread_ts is not None and placeholder_ts is not None:
-            # The thread's memory gets the answer, never the reasoning (QwQ's guidance:
-            # https://huggingface.co/Qwen/QwQ-32B#usage-guidelines).
-            self.store.save_message(channel_id=job.channel, ts=placeholder_ts,
-                                    thread_ts=job.thread_ts, user_id=self.identity.user_id,
-                                    text=completion.answer, is_bot=True,
-                                    bot_id=self.identity.bot_id)
         return kept
 
     def _keep_failure(self, job: Job, kept: Kept) -> Kept:
@@ -376,25 +399,44 @@ class Answerer:
                 omitted_hint=f"the bot keeps the full text (answer {job.answer_id})")
         shown = answer or ("_The model ran out of tokens before it could answer; its reasoning "
                            "so far is below._" if cut_off else "_The model gave no answer._")
-        payloads = answer_messages(shown, reasoning=None, reasoning_tokens=reasoning_tokens,
-                                   seconds=seconds, note=note)
+        payloads = answer_payloads(shown, note=note, inert=inert)
         if attachment is not None:
             payloads[0]["attachments"] = [attachment.payload]
-        payloads[-1]["blocks"].append(retry_actions(str(job.answer_id)) if cut_off is not None
-                                      else feedback_actions(str(job.answer_id)))
+        payloads[-1]["blocks"] += ([retry_actions(str(job.answer_id))] if cut_off is not None
+                                   else feedback_blocks(str(job.answer_id)))
         await self._remove_replaced(job)
         try:
-            sent = await job.surface.deliver(payloads, plain_text=to_mrkdwn(shown))
-        except (SlackApiError, SlackClientError) as exc:
-            error = slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
+            sent = await job.surface.deliver(payloads, plain_text=to_mrkdwn(inert(shown)))
+        except (SlackApiError, Undeliverable) as exc:
+            error = slack_error(exc) if isinstance(exc, SlackApiError) else exc.error
             log.error("could not deliver answer %d to %s: %s (answer kept in the database)",
                       job.answer_id, job.channel, error)
             self.store.update_answer(job.answer_id, status="failed", error_kind="slack",
                                      error_message=error)
+            await self._tell_undelivered(job, shown, error)
             return
-        self.store.update_answer(job.answer_id, message_ts=json.dumps(sent))
+        self.store.update_answer(job.answer_id, message_ts=json.dumps(sent),
+                                 placeholder_ts=sent[0] if sent else job.surface.placeholder_ts)
+        if answer and job.thread_ts is not None and sent:
+            # The thread's memory gets the answer, never the reasoning (QwQ's guidance:
+            # https://huggingface.co/Qwen/QwQ-32B#usage-guidelines), under the ts Slack
+            # gave it, so follow-ups read in the order people saw.
+            self.store.save_message(channel_id=job.channel, ts=sent[0], thread_ts=job.thread_ts,
+                                    user_id=self.identity.user_id, text=answer, is_bot=True,
+                                    bot_id=self.identity.bot_id)
         log.info("answered %d in %s: %.0f s, %d reasoning chars, %d answer chars",
                  job.answer_id, job.channel, seconds, len(reasoning), len(answer))
+
+    async def _tell_undelivered(self, job: Job, shown: str, error: str) -> None:
+        """Slack would not take the answer (for as long as we kept trying): the asker gets
+        it privately, and the answer stays stored."""
+        if job.thread_ts is None:
+            return  # a private answer: its own surface already failed
+        text = (f":warning: I couldn't post my answer in the thread (Slack: {error}). Here it "
+                f"is, only for you:\n\n{to_mrkdwn(inert(shown))}")
+        if len(text) > 3900:
+            text = text[:3850].rstrip() + "\n… (cut short here; ask me again for the rest)"
+        await self.notify(job.channel, job.user_id, text, thread_ts=job.thread_ts)
 
     async def _remove_replaced(self, job: Job) -> None:
         for ts in job.replaces:
@@ -408,7 +450,9 @@ class Answerer:
         payload = error_message(title, detail, retry_value=str(job.answer_id) if retry else None)
         try:
             await job.surface.failure(payload)
-        except (SlackApiError, SlackClientError, AssertionError) as exc:
+            if job.surface.placeholder_ts:  # Retry answers in this message
+                self.store.update_answer(job.answer_id, placeholder_ts=job.surface.placeholder_ts)
+        except (SlackApiError, SlackClientError, Undeliverable) as exc:
             log.error("could not show the failure of answer %d in %s: %s", job.answer_id,
                       job.channel, type(exc).__name__)
 
@@ -446,16 +490,21 @@ class Answerer:
         await self.recover(within=4.0)
 
     async def _interrupt(self, row: dict[str, Any]) -> None:
-        if row["placeholder_ts"]:  # a private answer's response_url is not kept: no edit
-            payload = error_message(
-                "This answer was interrupted",
-                "The bot restarted while it was thinking. Press Retry to ask again.",
-                retry_value=str(row["id"]))
-            try:
-                await self.delivery.replace(row["channel_id"], row["placeholder_ts"], payload)
-            except (SlackApiError, SlackClientError) as exc:
-                log.warning("could not mark answer %d interrupted: %s", row["id"],
-                            type(exc).__name__)
+        """Tell the thread (a private answer's response_url is not kept: nothing to edit)."""
+        payload = error_message(
+            "This answer was interrupted",
+            "The bot restarted while it was thinking. Press Retry to ask again.",
+            retry_value=str(row["id"]))
+        try:
+            if row["placeholder_ts"]:  # a placeholder, or the answer's words streamed so far
+                await self.delivery.replace(row["channel_id"], row["placeholder_ts"], payload,
+                                            give_up_after=60)
+            elif row["thread_ts"]:  # only a status was shown: say it in the thread
+                ts = await self.delivery.post(row["channel_id"], row["thread_ts"], payload)
+                self.store.update_answer(row["id"], placeholder_ts=ts)
+        except (SlackApiError, Undeliverable) as exc:
+            log.warning("could not mark answer %d interrupted: %s", row["id"],
+                        type(exc).__name__)
         # Recorded only once the user was told, so a cut-short attempt is retried at start.
         self.store.update_answer(row["id"], status="interrupted", error_kind="interrupted",
                                  error_message="the bot restarted", finished_at=time.time())

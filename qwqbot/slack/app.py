@@ -43,11 +43,11 @@ def make_client(settings: Settings, session: aiohttp.ClientSession | None = None
     )
 
 
-def make_progress_client(settings: Settings, session: aiohttp.ClientSession | None = None,
-                         ) -> AsyncWebClient:
-    """For chat.update: no rate-limit retries in the SDK. A throttled progress edit is
-    skipped (and the shared budget paused); a throttled final edit is retried by Delivery
-    through the budget, so retries count against it too."""
+def make_raw_client(settings: Settings, session: aiohttp.ClientSession | None = None,
+                    ) -> AsyncWebClient:
+    """For every post and edit: no rate-limit retries in the SDK. ``slack.calls.Calls``
+    waits for room within Slack's limits and retries 429s and 5xx itself, for as long as it
+    takes, so a retry counts against the same limits as the call it repeats."""
     assert settings.slack_bot_token is not None
     return AsyncWebClient(
         token=settings.slack_bot_token.get(), base_url=settings.slack_api_url, timeout=10,

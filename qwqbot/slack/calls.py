@@ -75,10 +75,16 @@ class Calls:
 
     async def call(self, method: str, *, channel: str | None = None,
                    priority: Priority = Priority.ANSWER,
-                   give_up_after: float | None = None, **kwargs: Any) -> AsyncSlackResponse:
+                   give_up_after: float | None = None, only_if_room: bool = False,
+                   **kwargs: Any) -> AsyncSlackResponse:
         """``client.<method>(**kwargs)``, e.g. ``call("chat.postMessage", channel=...)``;
         ``channel`` is passed on as the method's ``channel`` argument too, except for the
-        assistant methods, which name it ``channel_id``."""
+        assistant methods, which name it ``channel_id``.
+
+        ``only_if_room``: for what is worth sending only now (a progress step): raise
+        Undeliverable at once instead of waiting when the limit has no room."""
+        if only_if_room and not self.limits.ready(method, channel):
+            raise Undeliverable(method, "busy")
         fn: Callable[..., Awaitable[AsyncSlackResponse]] = getattr(
             self.client, method.replace(".", "_"))
         if channel is not None:

@@ -45,7 +45,7 @@ class Delivery:
 
     async def post(self, channel: str, thread_ts: str | None, payload: Payload, *,
                    priority: Priority = Priority.ANSWER) -> str:
-        extra = {"thread_ts": thread_ts} if thread_ts else {}
+        extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
         response = await self.calls.call("chat.postMessage", channel=channel,
                                          priority=priority, **extra, **payload)
         return str(response["ts"])

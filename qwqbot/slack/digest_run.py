@@ -8,7 +8,7 @@ from typing import TextIO
 
 from qwqbot.config import Settings
 from qwqbot.model.client import ModelClient
-from qwqbot.slack.app import make_client, make_progress_client
+from qwqbot.slack.app import make_client, make_raw_client
 from qwqbot.slack.identity import authenticate
 from qwqbot.slack.services import build_services
 from qwqbot.store import open_store
@@ -23,7 +23,7 @@ async def run_digest(settings: Settings, channel_id: str, *, dry_run: bool, hour
     try:
         identity = await authenticate(client, settings.slack_api_url)
         services = build_services(settings, store=store, client=client,
-                                  progress_client=make_progress_client(settings), model=model,
+                                  raw_client=make_raw_client(settings), model=model,
                                   identity=identity)
         end = time.time()
         start = end - hours * 3600 if hours else (

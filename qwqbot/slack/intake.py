@@ -74,6 +74,7 @@ class Intake:
         self.answerer.start(Job(
             answer_id=answer_id, channel=post.channel_id, request_ts=post.ts,
             user_id=post.user_id or "",
-            surface=self.answerer.thread_surface(post.channel_id, post.conversation_ts),
+            surface=self.answerer.thread_surface(post.channel_id, post.conversation_ts,
+                                                 post.user_id or ""),
             thread_ts=post.conversation_ts,
             backfill=post.thread_ts is not None and not thread_known))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
@@ -100,9 +101,16 @@ class LiveAnswer:
         chunk = self._inert(answer[self.sent:end])
         try:
             await self.calls.call("chat.appendStream", channel=self.channel,
-                                  priority=Priority.APPEND, give_up_after=30, ts=self.ts,
-                                  markdown_text=chunk)
-        except (SlackApiError, Undeliverable) as exc:
+                                  priority=Priority.APPEND, give_up_after=10, only_if_room=True,
+                                  ts=self.ts, markdown_text=chunk)
+        except Undeliverable as exc:
+            if exc.error == "busy":
+                return  # no room now: the next step sends more at once
+            log.info("stopped streaming in %s: %s", self.channel, exc.error)
+            self.stopped = True
+            self._release()
+            return
+        except SlackApiError as exc:
             # The stream expired or Slack is struggling: the final message has it all.
             log.info("stopped streaming in %s: %s", self.channel, _name(exc))
             self.stopped = True
@@ -112,7 +120,7 @@ class LiveAnswer:
         self._at = self._clock()
 
     async def _start(self, text: str) -> None:
-        kwargs: dict[str, object] = {"thread_ts": self.thread_ts, "markdown_text": text}
+        kwargs: dict[str, Any] = {"thread_ts": self.thread_ts, "markdown_text": text}
         if not self.channel.startswith("D"):
             # In channels Slack needs to know whom the stream is for.
             kwargs.update(recipient_user_id=self.recipient_user,

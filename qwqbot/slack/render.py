@@ -21,7 +21,7 @@ __all__ = [
     "ReasoningAttachment",
     "answer_messages",
     "error_message",
-    "feedback_actions",
+    "feedback_blocks",
     "plain_preview",
     "progress_message",
     "reasoning_attachment",
@@ -318,18 +318,23 @@ FEEDBACK_ACTION_ID = "qwqbot_feedback"
 REGENERATE_ACTION_ID = "qwqbot_regenerate"
 
 
-def feedback_actions(answer_value: str) -> Payload:
-    """👍 / 👎 and Regenerate under an answer; values carry the answer id (and the vote)."""
+def feedback_blocks(answer_value: str) -> list[Payload]:
+    """Slack's native 👍 / 👎 (``feedback_buttons`` in a ``context_actions`` block,
+    https://docs.slack.dev/reference/block-kit/block-elements/feedback-buttons-element) and
+    a Regenerate button under an answer; values carry the answer id (and the vote)."""
+    def vote(text: str, value: str, label: str) -> Payload:
+        return {"text": {"type": "plain_text", "text": text}, "value": f"{answer_value}:{value}",
+                "accessibility_label": label}
 
-    def button(text: str, action_id: str, value: str) -> Payload:
-        return {"type": "button", "action_id": action_id, "value": value,
-                "text": {"type": "plain_text", "text": text, "emoji": True}}
-
-    return {"type": "actions", "elements": [
-        button(":+1:", f"{FEEDBACK_ACTION_ID}_up", f"{answer_value}:up"),
-        button(":-1:", f"{FEEDBACK_ACTION_ID}_down", f"{answer_value}:down"),
-        button("Regenerate", REGENERATE_ACTION_ID, answer_value),
-    ]}
+    return [
+        {"type": "context_actions", "elements": [{
+            "type": "feedback_buttons", "action_id": FEEDBACK_ACTION_ID,
+            "positive_button": vote("Good answer", "up", "Mark this answer as good"),
+            "negative_button": vote("Bad answer", "down", "Mark this answer as bad")}]},
+        {"type": "actions", "elements": [{
+            "type": "button", "action_id": REGENERATE_ACTION_ID, "value": answer_value,
+            "text": {"type": "plain_text", "text": "Regenerate", "emoji": True}}]},
+    ]
 
 
 def retry_actions(retry_value: str) -> Payload:

@@ -20,7 +20,7 @@ from slack_sdk.signature import SignatureVerifier
 from qwqbot.config import Settings
 from qwqbot.errors import QwqbotError
 from qwqbot.model.client import ModelClient
-from qwqbot.slack.app import build_app, make_client, make_progress_client
+from qwqbot.slack.app import build_app, make_client, make_raw_client
 from qwqbot.slack.identity import authenticate
 from qwqbot.slack.services import Services, build_services
 from qwqbot.store import open_store
@@ -72,7 +72,7 @@ class Bot:
         self.identity = await authenticate(self.client, settings.slack_api_url)
         self.services: Services = build_services(
             settings, store=self.store, client=self.client,
-            progress_client=make_progress_client(settings, self.http), model=self.model,
+            raw_client=make_raw_client(settings, self.http), model=self.model,
             identity=self.identity, now=self._scheduler_now)
         self.answerer = self.services.answerer
         self.scheduler = self.services.scheduler

@@ -20,14 +20,16 @@ from qwqbot.digest.scheduler import DigestScheduler
 from qwqbot.model.client import ModelClient
 from qwqbot.policy import Policy
 from qwqbot.slack.answerer import Answerer
+from qwqbot.slack.calls import Calls
 from qwqbot.slack.channels import Channels
 from qwqbot.slack.context import ContextBuilder
 from qwqbot.slack.delivery import Delivery
 from qwqbot.slack.digest_port import SlackDigestPort
 from qwqbot.slack.identity import BotIdentity
 from qwqbot.slack.intake import Intake
+from qwqbot.slack.limits import Limits
+from qwqbot.slack.live import Streams
 from qwqbot.slack.people import People
-from qwqbot.slack.progress import UpdateBudget
 from qwqbot.store import Store
 from qwqbot.store.controls import ControlStore
 from qwqbot.store.digests import DigestStore
@@ -55,24 +57,26 @@ class Services:
 
 
 def build_services(settings: Settings, *, store: Store, client: AsyncWebClient,
-                   progress_client: AsyncWebClient, model: ModelClient, identity: BotIdentity,
+                   raw_client: AsyncWebClient, model: ModelClient, identity: BotIdentity,
                    now: Callable[[], datetime] | None = None) -> Services:
-    """``progress_client``: the client for chat.update, without the SDK's 429 retries (see
-    ``slack.app.make_progress_client``). ``now``: the digest scheduler's clock (tests)."""
+    """``client``: the SDK client with its own retries, for reads and uploads;
+    ``raw_client``: the same without the SDK's 429 retries, for every post and edit, which
+    go through ``Calls`` (see ``slack.app.make_raw_client``). ``now``: the digest
+    scheduler's clock (tests)."""
     controls = ControlStore(store)
     digests = DigestStore(store)
     people = People(store, client)
     channels = Channels(client)
     policy = Policy(settings, store, controls)
-    budget = UpdateBudget(settings.update_budget_per_minute)
+    limits = Limits(per_minute={"chat.update": settings.update_budget_per_minute})
+    calls = Calls(raw_client, limits)
     context = ContextBuilder(settings=settings, store=store, client=client, people=people,
                              bot_user_id=identity.user_id, bot_id=identity.bot_id,
                              bot_name=identity.name, policy=policy)
     answerer = Answerer(
-        settings=settings, store=store, client=client, progress_client=progress_client,
-        model=model, identity=identity, budget=budget,
-        delivery=Delivery(client, budget, update_client=progress_client), policy=policy,
-        context=context)
+        settings=settings, store=store, client=client, calls=calls, limits=limits,
+        streams=Streams(limits, enabled=settings.streaming), model=model, identity=identity,
+        delivery=Delivery(calls, client), policy=policy, context=context)
     tracked = set(digests.tracked())
     port = SlackDigestPort(client=client, store=store, people=people, channels=channels,
                            team_url=identity.url)

@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
@@ -27,7 +28,6 @@ from qwqbot.slack.limits import Priority
 
 log = logging.getLogger(__name__)
 REFRESH = 90.0       # well inside Slack's two minutes
-MIN_INTERVAL = 2.0   # one thread's status changes at most this often
 MAX_LOADING = 10     # Slack's maximum of loading_messages
 #: the shortest time a status call may wait for room: a status late is a status wrong
 STATUS_PATIENCE = 10.0
@@ -41,7 +41,7 @@ class Shown:
 
 class ThreadStatus:
     def __init__(self, calls: Calls, *, channel: str, thread_ts: str,
-                 interval: Callable[[], float] = lambda: MIN_INTERVAL,
+                 interval: Callable[[], float] = lambda: 2.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.calls = calls
         self.channel = channel
@@ -65,24 +65,26 @@ class ThreadStatus:
         if not force and self._shown is not None:
             if wanted == self._shown and since < REFRESH:
                 return True
-            if since < max(MIN_INTERVAL, self._interval()) and since < REFRESH:
+            if since < self._interval() and since < REFRESH:
                 return True
-        return await self._send(wanted)
+        return await self._send(wanted, wait=force)
 
     async def clear(self) -> None:
         if self._shown is not None and self.available:
-            await self._send(Shown("", ()))
+            await self._send(Shown("", ()), wait=False)
 
-    async def _send(self, wanted: Shown) -> bool:
+    async def _send(self, wanted: Shown, *, wait: bool = True) -> bool:
+        """``wait``: for room in the limit (the first sign of life); a later change that
+        finds no room now is skipped, and the next one says more anyway."""
         if not self.available:
             return False
-        kwargs: dict[str, object] = {"thread_ts": self.thread_ts, "status": wanted.status}
+        kwargs: dict[str, Any] = {"thread_ts": self.thread_ts, "status": wanted.status}
         if wanted.loading:
             kwargs["loading_messages"] = list(wanted.loading)
         try:
             await self.calls.call("assistant.threads.setStatus", channel=self.channel,
                                   priority=Priority.STATUS, give_up_after=STATUS_PATIENCE,
-                                  **kwargs)
+                                  only_if_room=not wait, **kwargs)
         except SlackApiError as exc:
             log.info("no thread status in %s (%s); falling back to a message", self.channel,
                      slack_error(exc))

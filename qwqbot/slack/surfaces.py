@@ -76,7 +76,7 @@ class View:
 
 def gist(reasoning: str) -> str:
     """The last complete line of reasoning, shortened: what the model is weighing now."""
-    lines = [line.strip() for line in reasoning.rstrip().split("\n")[:-1] if line.strip()]
+    lines = [line.strip() for line in reasoning[-4000:].split("\n")[:-1] if line.strip()]
     if not lines:
         return ""
     line = lines[-1]
@@ -86,6 +86,10 @@ def gist(reasoning: str) -> str:
 class Surface(Protocol):
     #: the message that will become the answer, when there is one already
     placeholder_ts: str | None
+
+    @property
+    def message_ts(self) -> str | None:
+        """The message standing for the answer now (placeholder or streamed words)."""
 
     async def begin(self, view: View) -> None: ...
     async def progress(self, view: View) -> None: ...
@@ -112,6 +116,10 @@ class ThreadSurface:
         self.live = LiveAnswer(calls, streams, channel=channel, thread_ts=thread_ts,
                                recipient_user=asker, recipient_team=team_id, inert=inert)
         self._shown: Payload | None = None
+
+    @property
+    def message_ts(self) -> str | None:
+        return self.live.ts or self.placeholder_ts
 
     async def begin(self, view: View) -> None:
         """The first sign of life; raises SlackApiError where the bot cannot post at all."""
@@ -179,6 +187,7 @@ class EphemeralSurface:
     """
 
     placeholder_ts: str | None = None  # ephemeral messages have no ts we could edit later
+    message_ts: str | None = None
     USES = 5
 
     def __init__(self, response_url: str, *, preface: str | None = None,

@@ -4,7 +4,6 @@ the fake model server. Each test is one rule from the Slack issue."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 
 import pytest
@@ -140,23 +139,47 @@ async def test_edits_and_deletions_reach_the_memory(harness):
     assert "secret oops" not in sent
 
 
-async def test_progress_shows_then_placeholder_becomes_answer(harness):
-    harness.model.enqueue(stream(["<think>"] + ["thinking "] * 12 + ["</think>Done."],
+async def test_the_native_status_shows_life_then_the_answer_is_one_post(harness):
+    harness.model.enqueue(stream(["<think>"] + ["thinking about it\n"] * 12 + ["</think>Done."],
                                  chunk_delay=0.1))
     ts = await harness.post("C1", "U1", f"<@{BOT}> slow one")
-    await harness.slack.wait_for(lambda: len(harness.slack.calls_to("chat.postMessage")) >= 1)
-    first = harness.slack.calls_to("chat.postMessage")[0]
-    assert "Thinking" in first.params["text"]
     await harness.finished("C1", ts)
-    updates = harness.slack.calls_to("chat.update")
-    progress = [u for u in updates if "Thinking" in str(u.params.get("text"))]
-    assert progress, "no progress edit seen"
-    assert any("characters of reasoning" in str(u.params.get("text")) for u in progress)
-    # single updater: edits of one message at least one interval apart
-    times = [u.at for u in progress]
-    assert all(b - a >= 0.15 for a, b in itertools.pairwise(times))
-    assert updates[-1].params.get("blocks") and "Done." in json.dumps(updates[-1].params["blocks"])
-    assert len(harness.bot_replies("C1", ts)) == 1
+    statuses = [s for s in harness.slack.assistant_statuses if s["thread_ts"] == ts]
+    assert statuses and statuses[0]["status"] == "is thinking…"
+    lines = [line for s in statuses for line in s["loading_messages"] or []]
+    assert any("characters of reasoning" in line for line in lines)
+    assert any(line.startswith("Weighing: thinking about it") for line in lines)
+    # the sign of life cost no post and no edit; the answer is the thread's one post
+    assert not harness.slack.calls_to("chat.update")
+    [reply] = harness.bot_replies("C1", ts)
+    assert reply["blocks"][0] == {"type": "markdown", "text": "Done."}
+    kinds = [b["type"] for b in reply["blocks"]]
+    assert kinds[-2:] == ["context_actions", "actions"]
+    assert reply["attachments"][0]["title"].startswith("Reasoning")
+
+
+async def test_an_answer_streams_while_the_model_writes_it(harness):
+    words = [f"word{i} " for i in range(40)]
+    harness.model.enqueue(stream(["<think>short</think>", *words, "END."], chunk_delay=0.05))
+    ts = await harness.post("C1", "U1", f"<@{BOT}> write a lot")
+    await harness.finished("C1", ts)
+    [start] = harness.slack.calls_to("chat.startStream")
+    assert start.params["recipient_user_id"] == "U1"
+    assert start.params["recipient_team_id"] == "T1"
+    first_words = start.params["markdown_text"]
+    assert first_words.startswith("word0") and "END." not in first_words
+    assert harness.slack.calls_to("chat.stopStream")
+    # the streamed message became the final answer: Markdown, reasoning, feedback
+    [final] = [u for u in harness.slack.calls_to("chat.update")
+               if u.params.get("ts") == start_ts(harness, ts)]
+    assert "END." in json.dumps(final.params["blocks"])
+    [reply] = harness.bot_replies("C1", ts)
+    assert reply["blocks"][0]["type"] == "markdown" and reply["blocks"][0]["text"].endswith("END.")
+    assert reply["attachments"][0]["title"].startswith("Reasoning")
+
+
+def start_ts(harness, thread_ts):
+    return harness.bot_replies("C1", thread_ts)[0]["ts"]
 
 
 async def test_model_error_turns_placeholder_into_message_with_retry(harness):

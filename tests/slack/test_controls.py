@@ -156,11 +156,16 @@ async def test_app_home_shows_usage_digests_and_admin_view(harness):
 async def test_feedback_and_regenerate(harness):
     root, row = await answered(harness, text="first try")
     [answer] = harness.bot_replies("C1", root)
-    buttons = next(b for b in answer["blocks"] if b["type"] == "actions")["elements"]
-    up, _down, regenerate = buttons
+    [feedback] = next(b for b in answer["blocks"] if b["type"] == "context_actions")["elements"]
+    assert feedback["type"] == "feedback_buttons"
+    [regenerate] = next(b for b in answer["blocks"] if b["type"] == "actions")["elements"]
     payload = {"type": "block_actions", "user": {"id": "U2"}, "team": {"id": "T1"},
                "channel": {"id": "C1"}, "container": {"type": "message"},
                "response_url": harness.slack.response_url("fb"), "trigger_id": "1"}
+    # What Slack sends for a press of the positive button: the element's action id and
+    # that button's value.
+    up = {"type": "feedback_buttons", "action_id": feedback["action_id"],
+          "value": feedback["positive_button"]["value"]}
     await harness.action({**payload, "actions": [{**up, "block_id": "b"}]})
     await harness.slack.wait_for(lambda: list(harness.store.db.query("SELECT * FROM feedback")))
     [vote] = harness.store.db.query("SELECT * FROM feedback")
@@ -182,7 +187,7 @@ async def test_regenerate_replaces_every_part_of_a_long_answer(harness):
     await harness.finished("C1", root)
     parts = harness.bot_replies("C1", root)
     assert len(parts) > 1
-    regenerate = next(b for b in parts[-1]["blocks"] if b["type"] == "actions")["elements"][2]
+    [regenerate] = next(b for b in parts[-1]["blocks"] if b["type"] == "actions")["elements"]
     harness.model.enqueue(think_stream("r", "Short now."))
     await harness.action({"type": "block_actions", "user": {"id": "U1"}, "team": {"id": "T1"},
                           "channel": {"id": "C1"}, "response_url": harness.slack.response_url(),

@@ -110,19 +110,20 @@ async def test_slack_5xx_is_retried(harness):
     assert "Survived the 503." in reply_text(harness, ts)
 
 
-# No progress edits here (interval 60 s): the injected refusal must hit the final edit.
-@pytest.mark.parametrize("harness", [{"QWQBOT_PROGRESS_INTERVAL": "60"}], indirect=True)
+# The sign of life is a status, so the answer's one post is the bot's first post.
 @pytest.mark.parametrize("slack_error", ["msg_too_long", "invalid_blocks", "msg_blocks_too_long"])
 async def test_refused_payload_falls_back_to_plain_text(harness, slack_error):
     harness.model.enqueue(think_stream("why", "Plain but *complete* answer."))
+    harness.slack.fail_next("chat.postMessage", slack_error, count=1)
     ts = await harness.post("C1", "U1", f"<@{BOT}> hi")
-    await harness.slack.wait_for(lambda: harness.slack.calls_to("chat.postMessage"))
-    harness.slack.fail_next("chat.update", slack_error, count=1)
     row = await harness.finished("C1", ts)
     assert row["status"] == "done"
     [reply] = harness.bot_replies("C1", ts)
     assert "Plain but _complete_ answer." in reply["text"]
+    assert not reply.get("blocks")
     assert reply["attachments"][0]["text"] == "why"
+    [refused, _plain] = harness.slack.calls_to("chat.postMessage")
+    assert refused.params["blocks"][0]["type"] == "markdown"
 
 
 async def test_not_in_channel_is_logged_and_recorded(harness, caplog):

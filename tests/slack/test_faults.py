@@ -128,6 +128,8 @@ async def test_refused_payloads(harness, slack_error):
 
 @pytest.mark.parametrize("slack_error", ["not_in_channel", "channel_not_found"])
 async def test_nowhere_to_post(harness, slack_error, caplog):
+    # Where the bot may not post, Slack refuses the thread status the same way.
+    harness.slack.fail_next("assistant.threads.setStatus", slack_error)
     harness.slack.fail_next("chat.postMessage", slack_error)
     ts = await harness.post("C1", "U1", f"<@{BOT}> hi")
     row = await harness.finished("C1", ts)

@@ -83,7 +83,7 @@ async def run_public(args: Ask, ctx: CommandContext) -> None:
     assert answer_id is not None  # a new message's ts cannot be claimed yet
     s.answerer.start(Job(answer_id=answer_id, channel=ctx.channel_id, request_ts=ts,
                          user_id=ctx.user_id, thread_ts=ts,
-                         surface=s.answerer.thread_surface(ctx.channel_id, ts)))
+                         surface=s.answerer.thread_surface(ctx.channel_id, ts, ctx.user_id)))
 
 
 async def run_private(args: Ask, ctx: CommandContext) -> None:

@@ -10,7 +10,9 @@ from slack_bolt.async_app import AsyncApp, AsyncRespond
 from qwqbot.slack.render import FEEDBACK_ACTION_ID, REGENERATE_ACTION_ID, RETRY_ACTION_ID
 from qwqbot.slack.services import Services
 
-_FEEDBACK = re.compile(rf"^{FEEDBACK_ACTION_ID}_(up|down)$")
+# Slack's feedback_buttons element (one action id, the pressed button's value), and the
+# plain 👍/👎 buttons of answers posted before it.
+_FEEDBACK = re.compile(rf"^{FEEDBACK_ACTION_ID}(_up|_down)?$")
 
 
 def _answer_id(value: str) -> int | None:
