@@ -4,6 +4,7 @@ against Slack's published schema and ask for what the code uses."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import jsonschema
@@ -11,7 +12,10 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = ROOT.parent / "shared" / "schemas" / "slack-app-manifest.schema.json"
+# shared/ sits beside the checkout (CI, the main clone); a worktree elsewhere names it with
+# QWQBOT_SHARED_DIR (e.g. QWQBOT_SHARED_DIR=/work/shared).
+SHARED = Path(os.environ.get("QWQBOT_SHARED_DIR") or ROOT.parent / "shared")
+SCHEMA = SHARED / "schemas" / "slack-app-manifest.schema.json"
 
 
 @pytest.fixture(scope="module")

@@ -228,3 +228,30 @@ def m004_controls(db: Database) -> None:
     db.table("feedback").create_index(["at"])
     # The ts of every message an answer occupies, so Regenerate can replace all of them.
     db.table("answers").add_column("message_ts", str)
+
+
+@migrations()
+def m005_assistant_threads(db: Database) -> None:
+    # Threads of Slack's AI app split view
+    # (https://docs.slack.dev/reference/events/assistant_thread_started). A row says the DM
+    # thread is an assistant thread (only those take a title), which channel the user was
+    # viewing (the thread context, replaced on assistant_thread_context_changed), and
+    # whether the first question has titled it yet. Bolt's default keeps the context in
+    # the metadata of the bot's first reply instead
+    # (https://docs.slack.dev/tools/bolt-python/concepts/ai-apps), which costs a
+    # conversations.replies per read and a chat.update per change, and has nowhere to go
+    # before the first answer.
+    db.table("assistant_threads").create(
+        {
+            "channel_id": str,
+            "thread_ts": str,
+            "user_id": str,
+            "context_channel_id": str,
+            "context_team_id": str,
+            "context_enterprise_id": str,
+            "started_at": float,
+            "context_at": float,
+            "titled_at": float,
+        },
+        pk=("channel_id", "thread_ts"),
+    )

@@ -176,6 +176,44 @@ class Store:
                 [{"bot_id": None, "subtype": None, "is_bot": 0, **r, "now": now} for r in rows],
             )
 
+    # -- assistant threads (Slack's AI app split view) ---------------------------------
+
+    def save_assistant_thread(self, channel_id: str, thread_ts: str, *,
+                              user_id: str | None = None, context_channel_id: str | None,
+                              context_team_id: str | None = None,
+                              context_enterprise_id: str | None = None) -> None:
+        """Record an assistant thread, or replace its context (the channel the user is
+        viewing); idempotent. Its user and title mark are kept."""
+        now = self.clock()
+        self.db.execute(
+            "INSERT INTO assistant_threads (channel_id, thread_ts, user_id, context_channel_id,"
+            " context_team_id, context_enterprise_id, started_at, context_at)"
+            " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (channel_id, thread_ts) DO UPDATE SET"
+            " user_id = COALESCE(assistant_threads.user_id, excluded.user_id),"
+            " context_channel_id = excluded.context_channel_id,"
+            " context_team_id = excluded.context_team_id,"
+            " context_enterprise_id = excluded.context_enterprise_id,"
+            " context_at = excluded.context_at",
+            [channel_id, thread_ts, user_id, context_channel_id, context_team_id,
+             context_enterprise_id, now, now],
+        )
+
+    def assistant_thread(self, channel_id: str, thread_ts: str) -> dict[str, Any] | None:
+        rows = list(self.db.query(
+            "SELECT * FROM assistant_threads WHERE channel_id = ? AND thread_ts = ?",
+            [channel_id, thread_ts]))
+        return rows[0] if rows else None
+
+    def claim_assistant_title(self, channel_id: str, thread_ts: str) -> bool:
+        """True once per known assistant thread: its first question names it. False for a
+        thread that is not an assistant thread, or already has its title."""
+        cursor = self.db.execute(
+            "UPDATE assistant_threads SET titled_at = ?"
+            " WHERE channel_id = ? AND thread_ts = ? AND titled_at IS NULL",
+            [self.clock(), channel_id, thread_ts],
+        )
+        return cursor.rowcount == 1
+
     # -- answers -----------------------------------------------------------------------
 
     def claim_answer(self, *, channel_id: str, request_ts: str, thread_ts: str | None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from qwqbot.slack.listeners import actions, commands, events, home
+from qwqbot.slack.listeners import actions, assistant, commands, events, home
 from qwqbot.slack.services import Services
 
 
@@ -13,3 +13,5 @@ def register_all(app: AsyncApp, services: Services) -> None:
     actions.register(app, services)
     commands.register(app, services)
     home.register(app, services)
+    # Slack's AI app split view: DM threads' messages go through it to the same Intake.
+    assistant.register(app, services)
