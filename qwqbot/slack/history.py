@@ -30,7 +30,9 @@ MAX_THREADS = 500           # threads read per digest period
 def message_row(channel_id: str, message: dict[str, Any]) -> dict[str, Any] | None:
     """A Slack history message as a store row; None for ones that carry no conversation."""
     ts = message.get("ts")
-    if not ts or message.get("subtype") in ("channel_join", "channel_leave", "tombstone"):
+    # assistant_app_thread: the "New chat" root Slack posts for an AI app split-view thread.
+    if not ts or message.get("subtype") in ("channel_join", "channel_leave", "tombstone",
+                                            "assistant_app_thread"):
         return None
     return {
         "channel_id": channel_id,

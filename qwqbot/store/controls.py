@@ -80,6 +80,7 @@ class ControlStore:
                 " OR reasoning IS NOT NULL)", [older_than]).rowcount
             self.db.execute("UPDATE digest_runs SET digest = NULL, reasoning = NULL"
                             " WHERE period_end < ? AND digest IS NOT NULL", [older_than])
+            self.db.execute("DELETE FROM assistant_threads WHERE started_at < ?", [older_than])
             # Slack redelivers within minutes; a week of event ids is plenty for dedupe.
             self.db.execute("DELETE FROM slack_events WHERE received_at < ?",
                             [self.store.clock() - 7 * 86400])
@@ -97,6 +98,7 @@ class ControlStore:
                 "UPDATE answers SET question = NULL, answer = NULL, reasoning = NULL"
                 " WHERE user_id = ?", [user_id]).rowcount
             self.db.execute("DELETE FROM users WHERE user_id = ?", [user_id])
+            self.db.execute("DELETE FROM assistant_threads WHERE user_id = ?", [user_id])
             self.db.execute("DELETE FROM feedback WHERE user_id = ?", [user_id])
         return {"messages": messages, "answers": answers}
 
@@ -110,4 +112,6 @@ class ControlStore:
             self.db.execute("UPDATE digest_runs SET digest = NULL, reasoning = NULL"
                             " WHERE channel_id = ?", [channel_id])
             self.db.execute("DELETE FROM threads WHERE channel_id = ?", [channel_id])
+            self.db.execute("DELETE FROM assistant_threads WHERE channel_id = ?"
+                            " OR context_channel_id = ?", [channel_id, channel_id])
         return {"messages": messages, "answers": answers}

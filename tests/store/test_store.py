@@ -171,3 +171,21 @@ def test_threads_active_since(tmp_path: Path):
     found = store.threads_active_since("C1", started_by=day + 1000, active_since=day + 200)
     assert sorted(found) == [f"{day:.6f}", f"{day + 1000:.6f}"]
     assert store.threads_active_since("C1", started_by=day - 1, active_since=day - 7 * 86400) == []
+
+
+def test_assistant_threads_are_erased_with_their_user_channel_or_age(tmp_path: Path):
+
+    clock = [1_000_000.0]
+    store = open_store(tmp_path / "a.db", clock=lambda: clock[0])
+    controls = ControlStore(store)
+    store.save_assistant_thread("D1", "1.0", user_id="U1", context_channel_id="C1")
+    store.save_assistant_thread("D2", "2.0", user_id="U2", context_channel_id="C2")
+    store.save_assistant_thread("D3", "3.0", user_id="U3", context_channel_id="C3")
+    controls.forget_user("U1")
+    assert store.assistant_thread("D1", "1.0") is None
+    controls.forget_channel("C2")  # the channel the user was viewing
+    assert store.assistant_thread("D2", "2.0") is None
+    assert store.assistant_thread("D3", "3.0") is not None
+    controls.prune(older_than=clock[0] + 1)
+    assert store.assistant_thread("D3", "3.0") is None
+    store.close()

@@ -39,8 +39,8 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from qwqbot.conversation import to_plain
-from qwqbot.slack.people import mentioned_ids
 from qwqbot.slack.services import Services
+from qwqbot.slacktext import mentioned_ids
 from qwqbot.store import Store
 
 log = logging.getLogger(__name__)
