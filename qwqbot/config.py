@@ -87,6 +87,7 @@ class Settings:
     streaming: bool = True
     require_mention: bool = False
     shutdown_grace: float = 25.0
+    slack_patience: float = 1800.0
     retention_days: int = 90
     # --- digests ---
     digest_post_empty: bool = False
@@ -166,6 +167,14 @@ def _number(kind: type[T], low: float | None = None, high: float | None = None,
     return parse
 
 
+def _update_budget(raw: str) -> int:
+    value = _number(int, 1)(raw)
+    if value > 50:
+        raise ValueError("should be at most 50: Slack allows about 50 chat.update calls a "
+                         "minute per workspace (Tier 3), and more only buys refusals")
+    return value
+
+
 def _bool(raw: str) -> bool:
     lowered = raw.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -231,10 +240,11 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     # chat.update is Tier 3, 50 a minute per workspace
     # (https://docs.slack.dev/reference/methods/chat.update): a budget above that only
     # buys 429s, so it is refused.
-    "update_budget_per_minute": ("QWQBOT_UPDATE_BUDGET", _number(int, 1, 50)),
+    "update_budget_per_minute": ("QWQBOT_UPDATE_BUDGET", _update_budget),
     "streaming": ("QWQBOT_STREAMING", _bool),
     "require_mention": ("QWQBOT_REQUIRE_MENTION", _bool),
     "shutdown_grace": ("QWQBOT_SHUTDOWN_GRACE", _number(float, 0, 3600)),
+    "slack_patience": ("QWQBOT_SLACK_PATIENCE", _number(float, 1, 86400)),
     "retention_days": ("QWQBOT_RETENTION_DAYS", _number(int, 1)),
     "digest_post_empty": ("QWQBOT_DIGEST_POST_EMPTY", _bool),
     "digest_grace_hours": ("QWQBOT_DIGEST_GRACE_HOURS", _number(float, 0, 24 * 7)),

@@ -91,3 +91,17 @@ def test_settings_are_immutable():
     s = load_settings({}, env_file=None)
     with pytest.raises(AttributeError):
         s.model = "other"  # type: ignore[misc]
+
+
+def test_an_update_budget_above_slacks_limit_is_refused_with_the_reason():
+    assert load_settings({}, env_file=None).update_budget_per_minute == 45
+    with pytest.raises(ConfigError) as info:
+        load_settings({"QWQBOT_UPDATE_BUDGET": "300"}, env_file=None)
+    assert "QWQBOT_UPDATE_BUDGET: should be at most 50: Slack allows about 50 chat.update" in (
+        "\n".join(info.value.problems))
+    assert load_settings({"QWQBOT_UPDATE_BUDGET": "50"}, env_file=None).update_budget_per_minute == 50
+
+
+def test_streaming_and_slack_patience_can_be_set():
+    s = load_settings({"QWQBOT_STREAMING": "false", "QWQBOT_SLACK_PATIENCE": "60"}, env_file=None)
+    assert (s.streaming, s.slack_patience) == (False, 60.0)

@@ -69,7 +69,7 @@ def build_services(settings: Settings, *, store: Store, client: AsyncWebClient,
     channels = Channels(client)
     policy = Policy(settings, store, controls)
     limits = Limits(per_minute={"chat.update": settings.update_budget_per_minute})
-    calls = Calls(raw_client, limits)
+    calls = Calls(raw_client, limits, give_up_after=settings.slack_patience)
     context = ContextBuilder(settings=settings, store=store, client=client, people=people,
                              bot_user_id=identity.user_id, bot_id=identity.bot_id,
                              bot_name=identity.name, policy=policy)

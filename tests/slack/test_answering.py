@@ -243,3 +243,14 @@ async def test_long_thread_keeps_root_and_newest_within_budget_with_a_note(harne
     assert "ROOT: plan the launch" in sent and "message 59" in sent and "summarise" in sent
     assert "message 00" not in sent
     assert "not shown" in messages[0]["content"]
+
+
+@pytest.mark.parametrize("harness", [{"QWQBOT_STREAMING": "false"}], indirect=True)
+async def test_with_streaming_off_the_answer_is_posted_whole(harness):
+    harness.model.enqueue(stream(["<think>r</think>", *[f"w{i} " for i in range(30)], "END."],
+                                 chunk_delay=0.03))
+    ts = await harness.post("C1", "U1", f"<@{BOT}> long")
+    await harness.finished("C1", ts)
+    assert not harness.slack.calls_to("chat.startStream")
+    [reply] = harness.bot_replies("C1", ts)
+    assert reply["blocks"][0]["text"].endswith("END.")

@@ -226,3 +226,29 @@ async def test_a_finished_answer_survives_a_shutdown_while_slack_hangs(slack, mo
     assert (status, answer) == ("done", "Forty-two.")
     assert reasoning.startswith("weighing it")
     assert not any("Forty-two." in m.get("text", "") for m in h.bot_replies("C1", ts))
+
+
+async def test_a_slack_outage_of_seconds_delays_the_answer_without_losing_it(harness):
+    harness.model.enqueue(think_stream("r", "Survived the outage."))
+    harness.slack.server_error_next("chat.postMessage", count=4, status=500)
+    ts = await harness.post("C1", "U1", f"<@{BOT}> during an outage")
+    row = await harness.finished("C1", ts, timeout=30)
+    assert row["status"] == "done"
+    assert "Survived the outage." in told(harness, "C1", ts)
+    assert len(harness.slack.calls_to("chat.postMessage")) == 5  # 4 refused, then posted
+
+
+@pytest.mark.parametrize("harness", [{"QWQBOT_SLACK_PATIENCE": "2"}], indirect=True)
+async def test_an_answer_slack_never_takes_is_kept_and_given_to_the_asker(harness):
+    harness.model.enqueue(think_stream("r", "The answer nobody could post."))
+    harness.slack.server_error_next("chat.postMessage", count=1000, status=503)
+    ts = await harness.post("C1", "U1", f"<@{BOT}> hello?")
+    row = await harness.finished("C1", ts, timeout=30)
+    assert (row["status"], row["error_kind"]) == ("failed", "slack")
+    assert row["answer"] == "The answer nobody could post."  # kept
+    [told_privately] = harness.slack.calls_to("chat.postEphemeral")
+    assert told_privately.params["user"] == "U1"
+    assert told_privately.params["thread_ts"] == ts
+    assert "The answer nobody could post." in told_privately.params["text"]
+    assert "couldn't post my answer" in told_privately.params["text"]
+    harness.slack.clear_faults()
