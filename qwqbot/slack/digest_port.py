@@ -11,11 +11,13 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from qwqbot.digest.port import DigestPost, SlackCallError
+from qwqbot.slack.answer_blocks import answer_payloads
 from qwqbot.slack.channels import Channels
 from qwqbot.slack.delivery import slack_error
 from qwqbot.slack.history import backfill_period
+from qwqbot.slack.inert import inert
 from qwqbot.slack.people import People
-from qwqbot.slack.render import answer_messages, reasoning_attachment
+from qwqbot.slack.render import reasoning_attachment
 from qwqbot.slacktext import mentioned_ids
 from qwqbot.store import Store
 
@@ -48,8 +50,8 @@ class SlackDigestPort:
         return f"{self.team_url}archives/{channel_id}/p{ts.replace('.', '')}"
 
     async def post_digest(self, channel_id: str, digest: DigestPost) -> str:
-        payloads = answer_messages(
-            digest.markdown, reasoning=None, reasoning_tokens=None, seconds=digest.seconds,
+        payloads = answer_payloads(
+            digest.markdown, inert=inert,
             note=f"Summarised in {digest.parts} parts" if digest.parts > 1 else None)
         if digest.reasoning:
             payloads[0]["attachments"] = [reasoning_attachment(

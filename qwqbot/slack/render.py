@@ -19,7 +19,6 @@ __all__ = [
     "RETRY_ACTION_ID",
     "Payload",
     "ReasoningAttachment",
-    "answer_messages",
     "error_message",
     "feedback_blocks",
     "plain_preview",
@@ -35,14 +34,8 @@ Payload = dict[str, Any]
 
 #: Section block text limit (Block Kit: 3,000 characters).
 SECTION_LIMIT = 3000
-#: Slack allows 50 blocks per message; five are kept free for the note and anything a caller appends.
-MAX_BLOCKS = 45
-#: Sum of block text per message. Slack's undocumented ``msg_blocks_too_long`` starts near 13k characters.
-MAX_BLOCK_TEXT = 12_000
 #: Notification fallback (``text``) length: enough to read in a notification, far below the 4,000 limit.
 FALLBACK_CHARS = 300
-#: Context block mrkdwn text; kept well below the 3,000 of a text object so a note stays a footnote.
-NOTE_LIMIT = 2000
 #: Error titles are one line; 150 is also Slack's header block limit.
 TITLE_LIMIT = 150
 #: Attachment footer limit (300 characters).
@@ -54,7 +47,6 @@ RETRY_ACTION_ID = "qwqbot_retry"
 REASONING_COLOR = "#8a8f98"
 DEFAULT_OMITTED_HINT = "full reasoning attached in the thread"
 DEFAULT_FOOTER = "QwQ-32B reasoning"
-EMPTY_ANSWER = "_The model returned no answer text._"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -99,68 +91,9 @@ def _context(mrkdwn: str) -> Payload:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn}]}
 
 
-def _block_text(block: Payload) -> str:
-    if block["type"] == "section":
-        return str(block["text"]["text"])
-    return "\n".join(str(element.get("text", "")) for element in block.get("elements", []))
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Answers
 # ---------------------------------------------------------------------------------------------------------
-
-
-def _pack(blocks: list[Payload]) -> list[list[Payload]]:
-    """Group blocks into messages of at most MAX_BLOCKS blocks and MAX_BLOCK_TEXT characters."""
-    messages: list[list[Payload]] = []
-    current: list[Payload] = []
-    size = 0
-    for block in blocks:
-        length = len(_block_text(block))
-        if current and (len(current) >= MAX_BLOCKS or size + length > MAX_BLOCK_TEXT):
-            messages.append(current)
-            current, size = [], 0
-        current.append(block)
-        size += length
-    if current:
-        messages.append(current)
-    return messages
-
-
-def _note_block(note: str) -> Payload | None:
-    pieces = split_message(to_mrkdwn(note), NOTE_LIMIT) if note.strip() else []
-    return _context(pieces[0]) if pieces else None
-
-
-def answer_messages(
-    answer_markdown: str,
-    *,
-    reasoning: str | None,
-    reasoning_tokens: int | None,
-    seconds: float | None,
-    note: str | None = None,
-) -> list[Payload]:
-    """The answer as one or more Slack messages (``{"text", "blocks"[, "attachments"]}`` each), in order.
-
-    The Markdown is converted to mrkdwn and cut into section blocks of <= 3,000 characters; blocks are
-    grouped so each message has <= 45 blocks and <= 12,000 characters of block text. The reasoning
-    attachment (default limit, see :func:`reasoning_attachment`) goes on the first message, next to the
-    start of the answer; ``note`` goes as a context block at the end of the last one. An empty answer still
-    gives one message (the note, or a line saying the answer was empty).
-    """
-    blocks = [_section(piece) for piece in split_message(to_mrkdwn(answer_markdown), SECTION_LIMIT)]
-    note_block = _note_block(note) if note else None
-    if note_block is not None:
-        blocks.append(note_block)
-    if not blocks:
-        blocks.append(_section(EMPTY_ANSWER))
-    messages: list[Payload] = []
-    for group in _pack(blocks):
-        messages.append({"text": plain_preview(_block_text(group[0])), "blocks": group})
-    if reasoning is not None and reasoning.strip():
-        attachment = reasoning_attachment(reasoning, tokens=reasoning_tokens, seconds=seconds)
-        messages[0]["attachments"] = [attachment.payload]
-    return messages
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
 from qwqbot.slack.answer_blocks import MESSAGE_MARKDOWN, answer_payloads, preview, tables_as_code
@@ -50,3 +52,24 @@ def test_an_empty_answer_still_says_so():
 def test_preview_is_short_and_plain():
     assert preview("# Title\n\n**bold** " + "word " * 200).startswith("Title bold word")
     assert len(preview("word " * 200)) <= 300
+
+
+_LINES = st.one_of(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=300),
+    st.just("```"), st.just("```python"), st.just(""), st.just("| a | b |"), st.just("|---|---|"),
+    st.builds(lambda w: "- " + w, st.text(max_size=50)),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_LINES, max_size=200), st.integers(min_value=1, max_value=40))
+def test_every_answer_becomes_valid_messages_within_slacks_limits(lines, repeat):
+    markdown = "\n".join(lines * repeat)
+    messages = answer_payloads(markdown)
+    assert messages
+    for message in messages:
+        [block] = message["blocks"]
+        assert block["type"] == "markdown"
+        assert 0 < len(block["text"]) <= MESSAGE_MARKDOWN
+        assert len(message["text"]) <= 300
+        Block.parse(block).validate_json()  # type: ignore[union-attr]

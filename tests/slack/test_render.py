@@ -27,12 +27,8 @@ from qwqbot.slack.mrkdwn import (
     to_mrkdwn,
 )
 from qwqbot.slack.render import (
-    EMPTY_ANSWER,
-    MAX_BLOCK_TEXT,
     RETRY_ACTION_ID,
-    answer_messages,
     error_message,
-    plain_preview,
     progress_message,
     reasoning_attachment,
     reasoning_title,
@@ -333,76 +329,9 @@ _MD_BLOCK = st.one_of(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_MD_BLOCK, max_size=25).map("\n\n".join), st.integers(min_value=MIN_LIMIT, max_value=200))
-def test_converted_markdown_splits_with_fences_on_their_own_lines(markdown: str, limit: int) -> None:
-    mrkdwn = to_mrkdwn(markdown)
-    pieces = split_message(mrkdwn, limit)
-    assert visible("".join(pieces)) == visible(mrkdwn)
-    for piece in pieces:
-        assert len(piece) <= limit
-        assert fences_balanced(piece)
-        assert all(line == FENCE for line in piece.split("\n") if FENCE in line)
-
-
 # ---------------------------------------------------------------------------------------------------------
 # answer_messages
 # ---------------------------------------------------------------------------------------------------------
-
-
-def test_short_answer_is_one_message_with_reasoning_and_note() -> None:
-    messages = answer_messages(
-        "Hello **world** & <@U1>",
-        reasoning="Think < hard",
-        reasoning_tokens=12,
-        seconds=3.2,
-        note="Answer cut off by the token limit",
-    )
-    assert messages == [
-        {
-            "text": "Hello world &amp; <@U1>",
-            "blocks": [
-                {
-                    "type": "section",
-                    "text": {"type": "mrkdwn", "text": "Hello *world* &amp; <@U1>"},
-                    "expand": True,
-                },
-                {
-                    "type": "context",
-                    "elements": [{"type": "mrkdwn", "text": "Answer cut off by the token limit"}],
-                },
-            ],
-            "attachments": [
-                {
-                    "color": "#8a8f98",
-                    "title": "Reasoning · 12 tokens · 3 s",
-                    "text": "Think &lt; hard",
-                    "fallback": "Reasoning (12 tokens)",
-                    "mrkdwn_in": ["text"],
-                    "footer": "QwQ-32B reasoning",
-                }
-            ],
-        }
-    ]
-    assert_valid_message(messages[0])
-    assert Block.parse(messages[0]["blocks"][0]).to_dict()["expand"] is True  # type: ignore[union-attr]
-
-
-def test_no_reasoning_means_no_attachment() -> None:
-    for reasoning in (None, "", "  \n"):
-        (message,) = answer_messages("hi", reasoning=reasoning, reasoning_tokens=None, seconds=None)
-        assert "attachments" not in message
-
-
-def test_empty_answer_still_gives_a_message() -> None:
-    (message,) = answer_messages("", reasoning="r", reasoning_tokens=None, seconds=None)
-    assert message["blocks"][0]["text"]["text"] == EMPTY_ANSWER
-    assert "attachments" in message
-    (noted,) = answer_messages(
-        "  ", reasoning=None, reasoning_tokens=None, seconds=None, note="Out of tokens"
-    )
-    assert noted["blocks"] == [{"type": "context", "elements": [{"type": "mrkdwn", "text": "Out of tokens"}]}]
-    assert noted["text"] == "Out of tokens"
 
 
 def _long_answer(target: int, seed: int = 7) -> str:
@@ -434,47 +363,6 @@ def _long_answer(target: int, seed: int = 7) -> str:
         if n % 5 == 0:
             parts.append("\n".join(f"- point {i}\n  - detail {i}" for i in range(10)))
     return "\n\n".join(parts)
-
-
-def test_fifty_thousand_character_answer() -> None:
-    markdown = _long_answer(50_000)
-    assert len(markdown) >= 50_000
-    messages = answer_messages(
-        markdown, reasoning="short", reasoning_tokens=5, seconds=1, note="Answer cut off by the token limit"
-    )
-    assert len(messages) > 1
-    for message in messages:
-        assert_valid_message(message)
-        assert len(message["blocks"]) <= 45
-        assert sum(len(block_text(block)) for block in message["blocks"]) <= MAX_BLOCK_TEXT
-        for block in message["blocks"]:
-            assert fences_balanced(block_text(block))
-    assert "attachments" in messages[0]
-    assert all("attachments" not in message for message in messages[1:])
-    assert messages[-1]["blocks"][-1]["type"] == "context"
-    assert all(block["type"] == "section" for message in messages[:-1] for block in message["blocks"])
-    sections = [block_text(b) for m in messages for b in m["blocks"] if b["type"] == "section"]
-    assert visible("".join(sections)) == visible(to_mrkdwn(markdown))
-    assert "<@U0ABC>" in "".join(sections)
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_MD_BLOCK, max_size=40).map("\n\n".join), st.sampled_from([None, "cut off"]))
-def test_answer_messages_always_valid(markdown: str, note: str | None) -> None:
-    for message in answer_messages(markdown * 20, reasoning="r", reasoning_tokens=1, seconds=1, note=note):
-        assert_valid_message(message)
-        assert sum(len(block_text(block)) for block in message["blocks"]) <= MAX_BLOCK_TEXT
-
-
-def test_fallback_text_is_a_short_plain_preview() -> None:
-    (message,) = answer_messages("**word** " * 200, reasoning=None, reasoning_tokens=None, seconds=None)
-    assert len(message["text"]) <= 301
-    assert "*" not in message["text"]
-    assert message["text"].endswith("…")
-    assert (
-        plain_preview(f"x{ZWSP}*b*{ZWSP}y _i_ my_var <https://a.b|link> `code`") == "xby i my_var link code"
-    )
-    assert plain_preview("a &amp;&amp; b " * 50, 20) == "a &amp;&amp; b a…"
 
 
 # ---------------------------------------------------------------------------------------------------------
