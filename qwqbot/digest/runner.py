@@ -58,7 +58,9 @@ class DigestRunner:
 
     async def run(self, *, channel_id: str, channel_name: str, schedule_id: int | None,
                   period_key: str, start: float, end: float, tz: str, title: str,
-                  dry_run: bool = False) -> Outcome:
+                  dry_run: bool = False, asker: str | None = None) -> Outcome:
+        """``asker``: the person who asked for this digest, whose usage the model calls
+        count against (scheduled digests have none)."""
         run_id = None
         if not dry_run:
             run_id = self.digests.claim_run(channel_id=channel_id, schedule_id=schedule_id,
@@ -67,7 +69,8 @@ class DigestRunner:
                 log.info("digest %s of %s already taken", period_key, channel_id)
                 return Outcome("taken")
         try:
-            return await self._run(run_id, channel_id, channel_name, start, end, tz, title)
+            return await self._run(run_id, channel_id, channel_name, start, end, tz, title,
+                                   asker)
         except (ModelError, SlackCallError) as exc:
             return self._failed(run_id, channel_id, exc)
         except Exception as exc:
@@ -75,7 +78,7 @@ class DigestRunner:
             return self._failed(run_id, channel_id, exc)
 
     async def _run(self, run_id: int | None, channel_id: str, channel_name: str, start: float,
-                   end: float, tz: str, title: str) -> Outcome:
+                   end: float, tz: str, title: str, asker: str | None) -> Outcome:
         if self.digests.unseen(channel_id, start, end):
             await self.slack.read_period(channel_id, start, end)
         rows = self.digests.period_messages(channel_id, start, end)
@@ -100,7 +103,7 @@ class DigestRunner:
             names=names, bot_user_id=self.bot_user_id,
             budget_tokens=self.settings.context_tokens - self.settings.max_tokens)
         started = time.monotonic()
-        result = await compose(request, self._summarize(channel_id),
+        result = await compose(request, self._summarize(channel_id, asker),
                                permalink=lambda ts: self.slack.permalink(channel_id, ts))
         seconds = time.monotonic() - started
         count = f"{len(rows):,} message{'' if len(rows) == 1 else 's'}"
@@ -117,7 +120,8 @@ class DigestRunner:
         return Outcome("posted", run_id, len(rows), markdown, result.reasoning)
 
 
-    def _summarize(self, channel_id: str) -> Callable[[list[Message]], Any]:
+    def _summarize(self, channel_id: str, asker: str | None,
+                   ) -> Callable[[list[Message]], Any]:
         async def summarize(messages: list[Message]) -> tuple[str, str]:
             started = time.time()
             try:
@@ -130,7 +134,7 @@ class DigestRunner:
                 completion = exc.partial
             self.store.record_model_call(**model_call_row(
                 completion, purpose="digest", model=self.settings.model, started=started,
-                channel_id=channel_id))
+                channel_id=channel_id, user_id=asker))
             return completion.answer, completion.reasoning
 
         return summarize

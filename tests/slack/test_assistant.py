@@ -262,3 +262,45 @@ async def test_a_plain_dm_thread_is_answered_and_never_titled(harness):
     assert row["status"] == "done" and row["thread_ts"] == top
     assert len(harness.bot_replies("D1", top)) == 2
     assert harness.slack.assistant_titles == []
+
+
+# -- "Summarise #channel" ------------------------------------------------------------------
+
+async def test_the_summary_prompt_is_answered_with_a_digest_of_the_viewed_channel(harness):
+    harness.slack.add_message("C1", user="U2", text="We ship the release on Friday.")
+    harness.slack.add_message("C1", user="U1", text="Agreed, Friday it is.")
+    harness.model.enqueue(think_stream("two messages, one decision",
+                                       "**Decided:** the release ships on Friday."))
+    root = await open_thread(harness, "C1")
+    [prompts] = harness.slack.assistant_prompts
+    summary = prompts["prompts"][0]
+    ask = question(harness, root, summary["message"])  # the user presses it
+    await harness.deliver(ask)
+    await harness.slack.wait_for(lambda: replies(harness, root), timeout=10)
+    [reply] = replies(harness, root)
+    text = json.dumps(reply)
+    assert "release ships on Friday" in text and "Summary of #general" in text
+    assert reply["attachments"][0]["title"].startswith("Reasoning")
+    # the model read the channel's messages (read from Slack history: not tracked before)
+    prompt = json.dumps(harness.model.requests[0].json["messages"])
+    assert "We ship the release on Friday." in prompt
+    # counted against the asker, like any question of theirs
+    [call] = harness.store.db.query("SELECT * FROM model_calls")
+    assert (call["user_id"], call["purpose"]) == ("U1", "digest")
+    # the thread remembers the summary for follow-ups
+    await harness.slack.wait_for(lambda: any(
+        "release ships on Friday" in m["text"] for m in harness.store.thread_messages("D1", root)))
+
+
+async def test_no_summary_of_a_channel_the_asker_is_not_in(harness):
+    harness.slack.add_channel("C5", name="leads", members={"U2"})  # the bot is in it; U1 not
+    harness.slack.add_message("C5", user="U2", text="Confidential plans.")
+    harness.model.enqueue(think_stream("r", "I can only answer in general."))
+    root = await open_thread(harness, "C5")
+    summary = harness.slack.assistant_prompts[0]["prompts"][0]
+    assert summary["title"] == "Summarise #leads"
+    ask = question(harness, root, summary["message"])
+    await harness.deliver(ask)
+    await harness.finished("D1", ask["ts"])  # answered as a plain question instead
+    assert "Confidential plans." not in json.dumps(harness.model.requests[0].json["messages"])
+    assert not harness.slack.calls_to("conversations.history")

@@ -39,6 +39,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from qwqbot.conversation import to_plain
+from qwqbot.slack.panel_summary import answer_summary_request, summary_message
 from qwqbot.slack.services import Services
 from qwqbot.slacktext import mentioned_ids
 from qwqbot.store import Store
@@ -80,10 +81,8 @@ TITLE_CHARS = 60
 
 
 def summary_prompt(channel_name: str) -> SuggestedPrompt:
-    return SuggestedPrompt(
-        f"Summarise #{channel_name}",
-        f"Summarise the recent conversation in #{channel_name}, the way a channel digest "
-        "would: the main topics, what was decided, and the questions still open.")
+    """Pressed, it is answered by a digest of that channel (``slack/panel_summary.py``)."""
+    return SuggestedPrompt(f"Summarise #{channel_name}", summary_message(channel_name))
 
 
 def suggested_prompts(summary_of: str | None) -> list[SuggestedPrompt]:
@@ -210,8 +209,10 @@ def register(app: AsyncApp, services: Services) -> None:
     @assistant.user_message
     async def on_user_message(event: dict[str, Any], set_title: AsyncSetTitle) -> None:
         # Every message of a DM thread comes here (Bolt's middleware takes them from the
-        # message listener), assistant thread or not: the Intake treats it as any DM.
-        services.intake.on_event(event)
+        # message listener), assistant thread or not: the Intake treats it as any DM, except
+        # the "Summarise #channel" prompt, which a digest of that channel answers.
+        if not await answer_summary_request(services, event):
+            services.intake.on_event(event)
         text = str(event.get("text") or "")
         channel, thread_ts = str(event.get("channel")), str(event.get("thread_ts"))
         if not thread_title(text, {}, bot_user_id=identity.user_id, bot_name=identity.name):
