@@ -254,3 +254,16 @@ async def test_with_streaming_off_the_answer_is_posted_whole(harness):
     assert not harness.slack.calls_to("chat.startStream")
     [reply] = harness.bot_replies("C1", ts)
     assert reply["blocks"][0]["text"].endswith("END.")
+
+
+async def test_a_handful_of_answers_at_once_all_stream(harness):
+    harness.slack.add_channel("C2", name="second", members={"U1", "U2"})
+    harness.model.default = stream(["<think>r</think>", *[f"w{i} " for i in range(30)], "END."],
+                                   chunk_delay=0.04)
+    posts = await asyncio.gather(*(harness.post(channel, "U1", f"<@{BOT}> q{i}")
+                                   for i, channel in enumerate(["C1", "C1", "C2", "C2"])))
+    for (channel, ts) in zip(["C1", "C1", "C2", "C2"], posts, strict=True):
+        await harness.finished(channel, ts)
+    starts = harness.slack.calls_to("chat.startStream")
+    assert sorted(str(c.params["thread_ts"]) for c in starts) == sorted(posts)
+    assert harness.slack.rate_limit_stats()["limited"] == 0
