@@ -12,6 +12,7 @@ job's Surface; the pipeline is the same for both.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import time
@@ -36,7 +37,7 @@ from qwqbot.slack.delivery import Delivery, slack_error
 from qwqbot.slack.history import backfill_thread
 from qwqbot.slack.identity import BotIdentity
 from qwqbot.slack.inert import inert
-from qwqbot.slack.limits import Limits
+from qwqbot.slack.limits import PER_CHANNEL_PER_MINUTE, Limits
 from qwqbot.slack.live import Streams
 from qwqbot.slack.progress import Progress
 from qwqbot.slack.render import (
@@ -122,6 +123,8 @@ class Answerer:
         self._waiting: list[Job] = []  # arrival order; the head gets the next free slot
         self._running = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        #: answers in flight per channel: they share the channel's setStatus budget
+        self._per_channel: collections.Counter[str] = collections.Counter()
         self.accepting = True
 
     def thread_surface(self, channel: str, thread_ts: str, asker: str,
@@ -130,13 +133,15 @@ class Answerer:
                              streams=self.streams, channel=channel, thread_ts=thread_ts,
                              asker=asker, team_id=self.identity.team_id,
                              placeholder_ts=placeholder_ts,
-                             status_interval=self._status_interval,
+                             status_interval=lambda: self._status_interval(channel),
                              reserve=lambda: self.in_flight)
 
-    def _status_interval(self) -> float:
-        """Seconds between status changes of one thread: all answers in flight share the
-        setStatus budget, so the more there are, the less often each one changes."""
-        return max(2 * self.settings.progress_interval, self.in_flight * 60.0 / 270.0)
+    def _status_interval(self, channel: str) -> float:
+        """Seconds between status changes of one thread: the answers in flight in a channel
+        share its setStatus budget (planned as 54 a minute, see limits.py), so the more
+        there are, the less often each one changes (10 answers: every 15 s)."""
+        share = PER_CHANNEL_PER_MINUTE["assistant.threads.setStatus"] * 0.7
+        return max(2 * self.settings.progress_interval, self._per_channel[channel] * 60 / share)
 
     def start(self, job: Job) -> None:
         self.spawn(self.run(job))
@@ -199,6 +204,7 @@ class Answerer:
     # -- the pipeline ------------------------------------------------------------------
 
     async def run(self, job: Job) -> None:
+        self._per_channel[job.channel] += 1
         try:
             await self._run(job)
         except asyncio.CancelledError:
@@ -211,6 +217,10 @@ class Answerer:
                                      "The answer could not be finished. Press Retry to ask "
                                      "again; the bot's operator can find details in its log.",
                                      retry=True)
+        finally:
+            self._per_channel[job.channel] -= 1
+            if not self._per_channel[job.channel]:
+                del self._per_channel[job.channel]
 
     async def _run(self, job: Job) -> None:
         # Join the queue before anything slow, so the placeholder can say at once whether

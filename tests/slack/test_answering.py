@@ -140,8 +140,10 @@ async def test_edits_and_deletions_reach_the_memory(harness):
 
 
 async def test_the_native_status_shows_life_then_the_answer_is_one_post(harness):
-    harness.model.enqueue(stream(["<think>"] + ["thinking about it\n"] * 12 + ["</think>Done."],
-                                 chunk_delay=0.1))
+    # 2.6 s of thinking: one thread may change its status every ~1.6 s (its channel's
+    # setStatus budget), so at least one change follows the first status.
+    harness.model.enqueue(stream(["<think>"] + ["thinking about it\n"] * 13 + ["</think>Done."],
+                                 chunk_delay=0.2))
     ts = await harness.post("C1", "U1", f"<@{BOT}> slow one")
     await harness.finished("C1", ts)
     statuses = [s for s in harness.slack.assistant_statuses if s["thread_ts"] == ts]
