@@ -48,6 +48,7 @@ from qwqbot.slack.render import (
     to_mrkdwn,
 )
 from qwqbot.slack.surfaces import EphemeralSurface, Surface, ThreadSurface, View, gist
+from qwqbot.slacktext import escape
 from qwqbot.store import Store
 from qwqbot.tokens import estimate_tokens
 
@@ -68,6 +69,8 @@ FAILURE_TITLES = {
 }
 #: Failures only an operator can fix: the user is told to pass them on.
 OPERATOR_KINDS = {"auth", "credits", "model_not_found", "bad_request"}
+#: What a press of Retry or Regenerate that cannot be acted on tells the presser.
+CANNOT_REASK = "That answer is already being worked on, or can't be asked again any more."
 
 
 @dataclass(eq=False)
@@ -165,41 +168,74 @@ class Answerer:
         except (SlackApiError, Undeliverable) as exc:
             log.warning("could not tell %s in %s: %s", user_id, channel, type(exc).__name__)
 
-    def reask(self, answer_id: int, *, user_id: str, response_url: str | None = None,
-              regenerate: bool = False) -> bool:
+    def reask(self, answer_id: int, *, user_id: str, channel_id: str | None,
+              response_url: str | None = None, regenerate: bool = False) -> str | None:
         """Ask the question behind an answer again, where that answer was shown: Retry
-        (after a failure) or Regenerate (replacing a finished answer)."""
+        (after a failure) or Regenerate (replacing a finished answer), pressed by
+        ``user_id`` in ``channel_id``. None when the new attempt started; otherwise what to
+        tell the person who pressed (nothing was sent to the model).
+
+        A press is a new question: the same access and quota checks apply. Only the asker
+        may press (or an admin, on an answer in a thread, where everyone sees the result);
+        a private answer is only ever re-asked for, and shown to, its asker. The button's
+        value is just an answer id, so the press is checked against the stored answer: its
+        asker, and its conversation, which the press must come from."""
+        what = "regenerate" if regenerate else "retry"
         old = self.store.find_answer(answer_id)
         if old is None or not self.accepting:
-            return False
+            return CANNOT_REASK
+        problem = self._reask_refusal(old, user_id=user_id, channel_id=channel_id, what=what)
+        if problem is not None:
+            return problem
+        asker, private = old["user_id"], not old["thread_ts"]
         latest = self.store.latest_attempt(old["channel_id"], old["request_ts"])
         allowed = ("done", "cut_off", "failed", "interrupted") if regenerate else (
             "cut_off", "failed", "interrupted")
         if latest is None or latest["status"] not in allowed:
-            return False
+            return CANNOT_REASK
+        surface: Surface
+        if not private:
+            surface = self.thread_surface(old["channel_id"], old["thread_ts"], asker,
+                                          latest["placeholder_ts"])
+        elif response_url:
+            surface = EphemeralSurface(response_url)  # the asker's own press (checked above)
+        else:
+            return CANNOT_REASK  # a private answer is shown nowhere but in the asker's message
+        # The new attempt is the asker's, even when an admin pressed: their question, their
+        # thread, and so their usage and quota (checked above).
         new_id = self.store.claim_answer(
             channel_id=old["channel_id"], request_ts=old["request_ts"],
-            thread_ts=old["thread_ts"], user_id=old["user_id"],
+            thread_ts=old["thread_ts"], user_id=asker,
             trigger="regenerate" if regenerate else "retry",
             attempt=latest["attempt"] + 1, placeholder_ts=latest["placeholder_ts"],
             question=old["question"])
         if new_id is None:
-            return False  # a second click while the first is being handled
-        log.info("%s of answer %d as %d requested by %s",
-                 "regenerate" if regenerate else "retry", answer_id, new_id, user_id)
-        surface: Surface
-        if old["thread_ts"]:
-            surface = self.thread_surface(old["channel_id"], old["thread_ts"], old["user_id"],
-                                          latest["placeholder_ts"])
-        elif response_url:
-            surface = EphemeralSurface(response_url)
-        else:
-            return False
+            return CANNOT_REASK  # a second click while the first is being handled
+        log.info("%s of answer %d as %d requested by %s", what, answer_id, new_id, user_id)
         extra = json.loads(latest["message_ts"] or "[]")[1:] if old["thread_ts"] else []
         self.start(Job(answer_id=new_id, channel=old["channel_id"], request_ts=old["request_ts"],
-                       user_id=old["user_id"], surface=surface, thread_ts=old["thread_ts"],
+                       user_id=asker, surface=surface, thread_ts=old["thread_ts"],
                        question=old["question"], replaces=extra))
-        return True
+        return None
+
+    def _reask_refusal(self, old: dict[str, Any], *, user_id: str, channel_id: str | None,
+                       what: str) -> str | None:
+        """Why this person may not press Retry or Regenerate on that answer; None if they
+        may."""
+        if channel_id != old["channel_id"]:
+            log.warning("%s of answer %d pressed by %s in %s, not in its channel: ignored",
+                        what, old["id"], user_id, channel_id)
+            return CANNOT_REASK
+        asker = old["user_id"]
+        if user_id != asker and (not old["thread_ts"] or not self.policy.is_admin(user_id)):
+            return f"Only the person who asked can {what} this answer."
+        refusal = self.policy.refusal(user_id, old["channel_id"])
+        if refusal is not None:
+            return f":no_entry: {refusal.message}"
+        if user_id != asker and self.policy.quota_refusal(asker) is not None:
+            return (f":no_entry: <@{asker}> has used up today's tokens, and the new attempt "
+                    "would count against them.")
+        return None
 
     # -- the pipeline ------------------------------------------------------------------
 
@@ -409,6 +445,7 @@ class Answerer:
                 omitted_hint=f"the bot keeps the full text (answer {job.answer_id})")
         shown = answer or ("_The model ran out of tokens before it could answer; its reasoning "
                            "so far is below._" if cut_off else "_The model gave no answer._")
+        note = "\n".join(filter(None, (note, self._prompt_note(job.channel)))) or None
         payloads = answer_payloads(shown, note=note, inert=inert)
         if attachment is not None:
             payloads[0]["attachments"] = [attachment.payload]
@@ -436,6 +473,18 @@ class Answerer:
                                     bot_id=self.identity.bot_id)
         log.info("answered %d in %s: %.0f s, %d reasoning chars, %d answer chars",
                  job.answer_id, job.channel, seconds, len(reasoning), len(answer))
+
+    def _prompt_note(self, channel: str) -> str | None:
+        """The line an answer carries when this channel's extra instructions shaped it (they
+        reach the model with every prompt made here), so nobody takes a steered answer for
+        the model's own; None without them. The author is named in plain words: a mention
+        on every answer would notify them each time."""
+        if not self.policy.system_extra(channel):
+            return None
+        author = self.policy.controls.prompt_author(channel)
+        row = self.store.users([author], fresh_after=0).get(author) if author else None
+        by = f" (set by {inert(escape(str(row['display_name'])))})" if row else ""
+        return f":memo: Shaped by this channel's instructions{by}."
 
     async def _tell_undelivered(self, job: Job, shown: str, error: str) -> None:
         """Slack would not take the answer (for as long as we kept trying): the asker gets

@@ -30,6 +30,25 @@ class ControlStore:
             {"channel_id": channel_id, column: value, "updated_by": by,
              "updated_at": self.store.clock()}, pk="channel_id", alter=False)
 
+    def set_prompt(self, channel_id: str, text: str | None, *, by: str) -> None:
+        """The channel's extra instructions for the model (None: none), and who set them:
+        answers they shape name that person. The author goes in ``meta`` (key
+        ``prompt_by:<channel>``), since ``updated_by`` changes with any other setting."""
+        with self.db.atomic():
+            self.set_channel_setting(channel_id, "system_extra", text, by=by)
+            if text is None:
+                self.db.execute("DELETE FROM meta WHERE key = ?", [_prompt_key(channel_id)])
+            else:
+                self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key)"
+                                " DO UPDATE SET value = excluded.value",
+                                [_prompt_key(channel_id), by])
+
+    def prompt_author(self, channel_id: str) -> str | None:
+        """Who set the channel's instructions; None if unknown (set before this was kept)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?",
+                              [_prompt_key(channel_id)]).fetchone()
+        return str(row[0]) if row else None
+
     # -- access and quotas -------------------------------------------------------------
 
     def access_rules(self) -> dict[str, str]:
@@ -115,3 +134,7 @@ class ControlStore:
             self.db.execute("DELETE FROM assistant_threads WHERE channel_id = ?"
                             " OR context_channel_id = ?", [channel_id, channel_id])
         return {"messages": messages, "answers": answers}
+
+
+def _prompt_key(channel_id: str) -> str:
+    return f"prompt_by:{channel_id}"

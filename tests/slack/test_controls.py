@@ -108,9 +108,10 @@ async def test_allow_list_from_config(harness):
     assert harness.model.requests == [] and harness.answers("C1", ts)[0]["status"] == "refused"
 
 
+@pytest.mark.parametrize("harness", [{"QWQBOT_ADMINS": "U1"}], indirect=True)
 async def test_channel_settings_change_how_answers_are_made(harness):
-    _, key = await harness.command("settings prompt Answer in German.")
-    assert "Saved." in await reply(harness, key)
+    _, key = await harness.command("settings prompt Answer in German.")  # an admin's
+    assert "Saved" in await reply(harness, key)
     _, key = await harness.command("settings reasoning hide")
     await reply(harness, key)
     root, _ = await answered(harness, text="hello")
@@ -171,7 +172,9 @@ async def test_feedback_and_regenerate(harness):
     [vote] = harness.store.db.query("SELECT * FROM feedback")
     assert (vote["answer_id"], vote["user_id"], vote["value"]) == (row["id"], "U2", "up")
     harness.model.enqueue(think_stream("again", "A better answer."))
-    await harness.action({**payload, "actions": [{**regenerate, "block_id": "b"}]})
+    # anyone may vote; only the asker (U1) may regenerate
+    await harness.action({**payload, "user": {"id": "U1"},
+                          "actions": [{**regenerate, "block_id": "b"}]})
     again = await harness.finished("C1", root, attempt=1)
     assert again["status"] == "done" and again["trigger"] == "regenerate"
     [answer] = harness.bot_replies("C1", root)  # replaced in place, no extra message

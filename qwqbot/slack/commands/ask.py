@@ -9,6 +9,7 @@ from slack_sdk.errors import SlackApiError
 
 from qwqbot.slack.answerer import Job
 from qwqbot.slack.commands.base import CommandContext, Example, Subcommand, UsageError
+from qwqbot.slack.commands.echo import echo, model_reads_all
 from qwqbot.slack.delivery import slack_error
 from qwqbot.slack.surfaces import EphemeralSurface
 
@@ -18,6 +19,12 @@ log = logging.getLogger(__name__)
 CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action",
                "cannot_reply_to_message", "ekm_access_denied"}
 MAX_QUESTION = 30_000
+#: Slack's limit for a section block's text
+#: (https://docs.slack.dev/reference/block-kit/blocks/section-block); the message's
+#: ``text`` (what notifications show) gets the same room.
+ECHO_CHARS = 3000
+#: The private echo sits in a context element of the ephemeral answer, beside its words.
+PRIVATE_ECHO_CHARS = 1900
 
 
 @dataclass(frozen=True)
@@ -44,11 +51,18 @@ def parse_private(text: str) -> Ask:
 
 def _asked_blocks(user_id: str, question: str, *, via: str) -> list[dict[str, object]]:
     # The question arrives escaped (&amp; &lt; &gt;) like any Slack text, so it can be
-    # shown as mrkdwn as it is.
+    # shown as mrkdwn once its broadcasts are inert.
     return [
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"<@{user_id}> asked {via}"}]},
-        {"type": "section", "text": {"type": "mrkdwn", "text": question[:3000]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": echo(
+            question, ECHO_CHARS, rest=model_reads_all(question))}},
     ]
+
+
+def _asked_text(user_id: str, question: str) -> str:
+    """The message's ``text``: notifications show it, so it is as inert as the blocks."""
+    prefix = f"<@{user_id}> asked: "
+    return prefix + echo(question, ECHO_CHARS - len(prefix), rest=model_reads_all(question))
 
 
 async def _refused(ctx: CommandContext) -> bool:
@@ -64,7 +78,7 @@ async def run_public(args: Ask, ctx: CommandContext) -> None:
         return
     try:
         parent = await s.client.chat_postMessage(
-            channel=ctx.channel_id, text=f"<@{ctx.user_id}> asked: {args.question}"[:3000],
+            channel=ctx.channel_id, text=_asked_text(ctx.user_id, args.question),
             blocks=_asked_blocks(ctx.user_id, args.question, via="with /qwq"))
     except SlackApiError as exc:
         error = slack_error(exc)
@@ -75,7 +89,8 @@ async def run_public(args: Ask, ctx: CommandContext) -> None:
         return
     ts = str(parent["ts"])
     # The question is the thread's first message, in the asker's name: follow-ups in the
-    # thread then read like any mention thread.
+    # thread then read like any mention thread. It is stored whole: the model reads all of
+    # it, however much of it the echo showed.
     s.store.save_message(channel_id=ctx.channel_id, ts=ts, thread_ts=ts, user_id=ctx.user_id,
                          text=args.question)
     answer_id = s.store.claim_answer(channel_id=ctx.channel_id, request_ts=ts, thread_ts=ts,
@@ -93,7 +108,9 @@ async def run_private(args: Ask, ctx: CommandContext) -> None:
 
 async def _answer_privately(args: Ask, ctx: CommandContext, *, preface: str | None) -> None:
     s = ctx.services
-    asked = f"_Only you can see this._ You asked: {args.question}"[:1900]
+    prefix = "_Only you can see this._ You asked: "
+    asked = prefix + echo(args.question, PRIVATE_ECHO_CHARS - len(prefix),
+                          rest=model_reads_all(args.question))
     surface = EphemeralSurface(ctx.response_url,
                                preface=f"{preface}\n{asked}" if preface else asked)
     answer_id = s.store.claim_answer(

@@ -1,6 +1,8 @@
 """``/qwq digest daily|weekly|off|now|list``: scheduled channel digests, managed from the
 channel itself. Every reply is ephemeral; the digest is only ever posted into the channel
-the command came from."""
+the command came from. Anyone here may set a digest or ask for one now; only whoever set a
+schedule, the channel's creator or the bot's admins may turn it off or replace it (see
+authority.py): the others are told who can."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from qwqbot.digest.schedule import (
     ScheduleError,
@@ -17,6 +20,7 @@ from qwqbot.digest.schedule import (
     parse_schedule,
 )
 from qwqbot.digest.scheduler import schedule_of
+from qwqbot.slack.commands.authority import stewards
 from qwqbot.slack.commands.base import CommandContext, Example, Subcommand, UsageError
 
 log = logging.getLogger(__name__)
@@ -76,6 +80,11 @@ async def _set(args: DigestArgs, ctx: CommandContext) -> None:
     user_tz = await _user_tz(ctx)
     channel_tz = s.policy.digest_tz(ctx.channel_id)
     schedule = parse_schedule(list(args.words), default_tz=channel_tz or user_tz)
+    # One schedule of each kind per channel: a new one of the same kind replaces it.
+    replaced = [r for r in s.digests.schedules(ctx.channel_id) if r["kind"] == schedule.kind]
+    if not await _may_change(ctx, replaced, doing=f"replace this channel's {schedule.kind} "
+                             "digest"):
+        return
     schedule_id = s.digests.set_schedule(
         channel_id=ctx.channel_id, kind=schedule.kind, day=schedule.day, hour=schedule.hour,
         minute=schedule.minute, tz=schedule.tz, created_by=ctx.user_id)
@@ -91,8 +100,25 @@ async def _set(args: DigestArgs, ctx: CommandContext) -> None:
                  "I keep this channel's messages from now on to write it.")
 
 
+async def _may_change(ctx: CommandContext, rows: list[dict[str, Any]], *, doing: str) -> bool:
+    """Whether the person may change these schedules; if not, they are told who may."""
+    setters = [str(r["created_by"]) for r in rows]
+    if set(setters) <= {ctx.user_id}:
+        return True  # nothing to change, or only what they set themselves
+    who = await stewards(ctx)
+    if who.allow(setters):
+        return True
+    set_by = "; ".join(f"the {r['kind']} digest was set by <@{r['created_by']}>" for r in rows)
+    await _reply(ctx, f":lock: Only {who.who(setters)} can {doing}: {set_by}. "
+                 "`/qwq digest list` shows the schedules.")
+    return False
+
+
 async def _off(args: DigestArgs, ctx: CommandContext) -> None:
     s = ctx.services
+    if not await _may_change(ctx, s.digests.schedules(ctx.channel_id),
+                             doing="turn this channel's digests off"):
+        return
     removed = s.digests.remove_schedules(ctx.channel_id)
     s.scheduler.remove(removed)
     s.tracked.discard(ctx.channel_id)

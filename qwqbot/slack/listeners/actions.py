@@ -1,4 +1,5 @@
-"""Buttons on the bot's messages: Retry, 👍 / 👎 and Regenerate."""
+"""Buttons on the bot's messages: Retry, 👍 / 👎 and Regenerate. Retry and Regenerate ask
+the model again, so the answerer checks them like a new question (``Answerer.reask``)."""
 
 from __future__ import annotations
 
@@ -30,10 +31,12 @@ def register(app: AsyncApp, services: Services) -> None:
         if answer_id is None:
             return  # a payload not made by us: nothing to do
         user = (body.get("user") or {}).get("id", "")
-        if not answerer.reask(answer_id, user_id=user, response_url=body.get("response_url"),
-                              regenerate=regenerate) and body.get("response_url"):
-            await respond(text="That answer is already being worked on, or can't be asked "
-                          "again any more.", response_type="ephemeral", replace_original=False)
+        channel = (body.get("channel") or {}).get("id")
+        problem = answerer.reask(answer_id, user_id=user, channel_id=channel,
+                                 response_url=body.get("response_url"), regenerate=regenerate)
+        if problem is not None and body.get("response_url"):
+            # Only the presser sees why nothing happened; the answer stays as it was.
+            await respond(text=problem, response_type="ephemeral", replace_original=False)
 
     @app.action(RETRY_ACTION_ID)
     async def on_retry(ack: Any, body: dict[str, Any], action: dict[str, Any],
