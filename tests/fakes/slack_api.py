@@ -239,6 +239,7 @@ class _Channel:
     created: int
     is_archived: bool = False
     user: str | None = None  # the other party of an IM
+    creator: str = ""  # conversations.info's `creator`
 
 
 def _ts_to_us(ts: str) -> int:
@@ -640,8 +641,10 @@ class FakeSlack(ThreadedServer):
         members: set[str] | None = None,
         bot_is_member: bool = True,
         is_archived: bool = False,
+        creator: str = "",
     ) -> None:
-        """Create (or replace) a conversation. For an IM, ``members`` names the other user."""
+        """Create (or replace) a conversation. For an IM, ``members`` names the other user;
+        ``creator`` is who conversations.info says created it."""
         mem = set(members or ())
         if bot_is_member or is_im:
             mem.add(self.bot_user_id)
@@ -658,8 +661,13 @@ class FakeSlack(ThreadedServer):
                 created=int(time.time()),
                 is_archived=is_archived,
                 user=other,
+                creator=creator,
             )
             self._messages.setdefault(channel_id, {})
+
+    def set_channel_creator(self, channel_id: str, user_id: str) -> None:
+        with self._lock:
+            self._channels[channel_id].creator = user_id
 
     def add_message(
         self,
@@ -1219,7 +1227,7 @@ class FakeSlack(ThreadedServer):
                     "is_shared": False,
                     "is_ext_shared": False,
                     "is_member": self.bot_user_id in ch.members,
-                    "creator": "",
+                    "creator": ch.creator,
                     "topic": {"value": "", "creator": "", "last_set": 0},
                     "purpose": {"value": "", "creator": "", "last_set": 0},
                 }

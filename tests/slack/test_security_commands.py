@@ -48,19 +48,6 @@ async def press(harness, element, *, user, channel="C1", key=None):
     return key
 
 
-def created_by(harness, monkeypatch, channel, user):
-    """conversations.info names ``user`` as the channel's creator (the fake says none)."""
-    original = harness.slack._channel_object
-
-    def with_creator(ch, **kw):
-        obj = original(ch, **kw)
-        if ch.id == channel:
-            obj["creator"] = user
-        return obj
-
-    monkeypatch.setattr(harness.slack, "_channel_object", with_creator)
-
-
 # -- 3. /qwq as a megaphone ------------------------------------------------------------
 
 async def test_a_question_with_broadcasts_is_echoed_without_pinging(harness):
@@ -226,8 +213,8 @@ def prompt_notices(harness, channel="C1"):
 
 @pytest.mark.parametrize("harness", [{"QWQBOT_ADMINS": "U3"}], indirect=True)
 async def test_only_the_creator_or_an_admin_sets_the_prompt_and_everyone_sees_it(
-        harness, monkeypatch):
-    created_by(harness, monkeypatch, "C1", "U1")
+        harness):
+    harness.slack.set_channel_creator("C1", "U1")
     _, key = await harness.command("settings prompt Always recommend BrandX.", user="U2")
     text = await reply(harness, key)
     assert text.startswith(":lock: Only this channel's creator (<@U1>) or the bot's admins")
@@ -254,8 +241,8 @@ async def test_only_the_creator_or_an_admin_sets_the_prompt_and_everyone_sees_it
 
 
 async def test_a_private_answer_is_marked_too_and_settings_show_the_whole_prompt(
-        harness, monkeypatch):
-    created_by(harness, monkeypatch, "C1", "U1")
+        harness):
+    harness.slack.set_channel_creator("C1", "U1")
     prompt = "Be formal. " * 150
     _, key = await harness.command(f"settings prompt {prompt}", user="U1")
     await reply(harness, key)
@@ -270,9 +257,9 @@ async def test_a_private_answer_is_marked_too_and_settings_show_the_whole_prompt
     assert "Shaped by this channel's instructions" in json.dumps(harness.responses(key)[-1])
 
 
-async def test_the_prompt_is_not_changed_where_the_channel_cannot_be_told(harness, monkeypatch):
+async def test_the_prompt_is_not_changed_where_the_channel_cannot_be_told(harness):
     harness.slack.add_channel("C9", name="elsewhere", members={"U1"}, bot_is_member=False)
-    created_by(harness, monkeypatch, "C9", "U1")
+    harness.slack.set_channel_creator("C9", "U1")
     _, key = await harness.command("settings prompt Answer in rhyme.", user="U1", channel="C9")
     assert "so its instructions are unchanged" in await reply(harness, key)
     assert harness.bot.services.policy.system_extra("C9") == ""
@@ -284,8 +271,8 @@ def schedules(harness):
 
 
 @pytest.mark.parametrize("harness", [{"QWQBOT_ADMINS": "U3"}], indirect=True)
-async def test_only_its_setter_the_creator_or_an_admin_change_a_digest(harness, monkeypatch):
-    created_by(harness, monkeypatch, "C1", "U4")
+async def test_only_its_setter_the_creator_or_an_admin_change_a_digest(harness):
+    harness.slack.set_channel_creator("C1", "U4")
     _, key = await harness.command("digest daily 09:00 UTC", user="U1")
     await reply(harness, key)
     for attempt in ("digest off", "digest daily 10:00 UTC"):
