@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("check", help="check configuration, the Slack token and the model endpoint")
 
-    forget = sub.add_parser("forget", help="erase a person's or a channel's stored messages")
+    forget = sub.add_parser("forget", help="erase a person's or a channel's stored messages, "
+                            "answers and digests")
     who = forget.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", help="Slack user id, e.g. U0123456789")
     who.add_argument("--channel", help="Slack channel id, e.g. C0123456789")
@@ -49,6 +50,20 @@ def build_parser() -> argparse.ArgumentParser:
                             help="period to cover (default: since the last digest, or 24 h)")
     run_digest.add_argument("--tz", default="UTC", help="time zone for times shown (IANA name)")
     return parser
+
+
+def forget_report(counts: dict[str, int], *, user: str | None, channel: str | None) -> str:
+    """What ``qwqbot forget`` erased, and plainly what it could not."""
+    who = user or channel
+    done = (f"Erased {counts['messages']:,} stored messages, the text of {counts['answers']:,} "
+            f"answers and the text of {counts['digests']:,} stored digests of {who}")
+    if user:
+        return (f"{done} (every stored digest of a period in which they posted in its channel).\n"
+                "What stays: digests already posted in Slack stay there (delete them in Slack if "
+                "they must go), and stored digests of periods they did not post in are kept, even "
+                "where others named them.")
+    return (f"{done}.\nWhat stays: messages and digests already posted in Slack stay there "
+            "(delete them in Slack if they must go).")
 
 
 def run_loop(main: Coroutine[Any, Any, int]) -> int:
@@ -108,8 +123,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         counts = (controls.forget_user(args.user) if args.user
                   else controls.forget_channel(args.channel))
         store.close()
-        print(f"Erased {counts['messages']:,} stored messages and the text of "
-              f"{counts['answers']:,} answers of {args.user or args.channel}.")
+        print(forget_report(counts, user=args.user, channel=args.channel))
         return 0
     if args.command == "digest":
         from qwqbot.slack.digest_run import run_digest

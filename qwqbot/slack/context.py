@@ -1,5 +1,7 @@
 """The model's prompt for one answer, from the store: the Slack-facing half of
-conversation.py (names, place, the asker's date), which itself stays pure."""
+conversation.py (names, place, the asker's date, the channel's own instructions), which itself
+stays pure. Each prompt gets a fresh random code for its turn markers (conversation.new_nonce),
+so what one request showed the model is no key to the next."""
 
 from __future__ import annotations
 
@@ -10,7 +12,15 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from qwqbot.config import Settings
-from qwqbot.conversation import Place, Prompt, Turn, build_prompt, to_plain
+from qwqbot.conversation import (
+    TURN_FRAMING_TOKENS,
+    Place,
+    Prompt,
+    Turn,
+    build_prompt,
+    new_nonce,
+    to_plain,
+)
 from qwqbot.formatting import find_zone
 from qwqbot.policy import Policy
 from qwqbot.slack.people import People
@@ -25,14 +35,18 @@ BARE_MENTION_ALONE = "(mentions you without a question: greet them and say brief
 
 
 class _Enough:
-    """Stops a newest-first read once the raw texts read exceed ``limit`` tokens."""
+    """Stops a newest-first read once the raw texts read, with the least framing each turn
+    gets in the prompt, exceed ``limit`` tokens."""
 
     def __init__(self, limit: float) -> None:
         self.limit = limit
         self.tokens = 0
 
     def __call__(self, row: dict[str, Any]) -> bool:
-        self.tokens += estimate_tokens(row["text"] or "") + 4  # + framing per message
+        # A bot's own answer may merge into the message before it ("\n\n", a token); a
+        # person's turn always has its two marker lines.
+        framing = 1 if row["is_bot"] else TURN_FRAMING_TOKENS
+        self.tokens += estimate_tokens(row["text"] or "") + framing
         return self.tokens > self.limit
 
 
@@ -89,7 +103,8 @@ class ContextBuilder:
             system_prompt=self.settings.system_prompt, today=self._today(asker),
             extra_system=self.policy.system_extra(channel) if self.policy else "",
             place=await self._place(channel, names.get(asker)),
-            budget_tokens=self.settings.context_tokens - self.settings.max_tokens, unseen=unseen)
+            budget_tokens=self.settings.context_tokens - self.settings.max_tokens, unseen=unseen,
+            nonce=new_nonce())
 
     def _is_self(self, row: dict[str, Any]) -> bool:
         return bool(row["is_bot"]) and (row["user_id"] == self.bot_user_id

@@ -1,19 +1,33 @@
-"""`qwqbot run`: start-up checks, Socket Mode or HTTP mode, graceful shutdown on SIGTERM."""
+"""`qwqbot run`: start-up checks, Socket Mode or HTTP mode, graceful shutdown on SIGTERM.
+
+In HTTP mode every request is checked here before anything reads it: a timestamp header that
+is a number, a valid signature (https://docs.slack.dev/authentication/verifying-requests-from-slack/),
+a body that is a JSON object or form data, and, for anything but an event, a signature not seen
+before. A request that fails costs one short log line (its size and sender, never its body) and
+a 4xx; a replay is answered 200 and does nothing. Events are deduplicated by their id instead
+(app.py): Slack resends those on purpose.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
+import re
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import parse_qs
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import build_normalized_headers, extract_content_type, parse_body
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 
@@ -28,6 +42,14 @@ from qwqbot.store import open_store
 log = logging.getLogger(__name__)
 Mode = Literal["socket", "http"]
 
+#: X-Slack-Request-Timestamp is Unix seconds; anything else is refused before int() sees it
+#: (which raises on letters and spends time on thousands of digits).
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+# Slack's SSL check of a slash command URL is a tiny form post that needs only a 200
+# (https://docs.slack.dev/interactivity/implementing-slash-commands/); Bolt answers it before
+# verifying, and so do we.
+_SSL_CHECK_MAX = 1024
+
 
 def freeze_startup_heap() -> None:
     """Move everything alive after start-up (modules, the app, caches) out of the garbage
@@ -35,6 +57,20 @@ def freeze_startup_heap() -> None:
     context assembly, p99 13 ms instead of 26 ms (bench/context.py)."""
     gc.collect()
     gc.freeze()
+
+
+@dataclass(frozen=True, slots=True)
+class _Signed:
+    """A request that passed the checks: signed, fresh, and a JSON object or form data."""
+
+    text: str
+    body: dict[str, Any]
+    headers: dict[str, Sequence[str]]
+    query: str
+    signature: str
+    timestamp: str
+    source: str  # the sender's address, for log lines
+    size: int  # bytes, for log lines
 
 
 class Bot:
@@ -119,27 +155,63 @@ class Bot:
                  self.identity.name, self.port)
 
     async def _handle_slack(self, request: web.Request) -> web.Response:
-        """Bolt's own aiohttp adapter, except that a body that is not JSON or form data
-        gets a 400 and one log line instead of a 500 and a traceback."""
-        try:
-            bolt_request = await to_bolt_request(request)
-        except ValueError:
-            log.warning("malformed request to /slack/events from %s refused", request.remote)
-            return web.Response(status=400, text="malformed request body")
-        body = bolt_request.body
-        if body.get("type") == "event_callback" and not self.answerer.accepting:
-            # Shutting down: a 503 makes Slack deliver it again, to the instance replacing us.
-            return web.Response(status=503, text="shutting down; please retry")
-        if body.get("type") == "event_callback" and self._verifier.is_valid_request(
-                bolt_request.raw_body, dict(request.headers)):
+        """Bolt's own aiohttp adapter, behind the checks the module docstring lists."""
+        signed = await self._signed(request)
+        if isinstance(signed, web.Response):
+            return signed
+        kind = str(signed.body.get("type") or ("command" if "command" in signed.body else ""))
+        if kind == "event_callback":
+            if not self.answerer.accepting:
+                # Shutting down: a 503 makes Slack deliver it again, to the instance replacing us.
+                return web.Response(status=503, text="shutting down; please retry")
             # Events need nothing but the 200 (Slack retries after 3 s without it), so it is
             # sent before Bolt runs: a burst of events is acknowledged at the cost of a
-            # signature check each, and processed right after.
-            task = asyncio.create_task(self.app.async_dispatch(bolt_request))
+            # signature check and a parse each, and processed right after.
+            task = asyncio.create_task(self._dispatch(signed))
             self._dispatches.add(task)
             task.add_done_callback(self._dispatches.discard)
             return web.Response(status=200)
-        return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+        if kind != "url_verification" and not self.store.claim_request(
+                signed.signature, kind=kind, channel_id=_channel_of(signed.body),
+                ts=signed.timestamp):
+            log.warning("refused a replayed %s request to /slack/events from %s (%d bytes): "
+                        "its signature was used before", kind or "Slack", signed.source,
+                        signed.size)
+            return web.Response(status=200)
+        return await to_aiohttp_response(await self._dispatch(signed))
+
+    async def _signed(self, request: web.Request) -> _Signed | web.Response:
+        """The request, once it has passed every check; else the refusal to send."""
+        raw = await request.read()
+        source = request.remote or "an unknown address"
+        timestamp = request.headers.get("X-Slack-Request-Timestamp")
+        if timestamp is not None and not _TIMESTAMP.fullmatch(timestamp):
+            return _refused(400, "its timestamp header is not a number", raw, source)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return _refused(400, "its body is not UTF-8", raw, source)
+        signature = request.headers.get("X-Slack-Signature")
+        if not self._verifier.is_valid(text, timestamp, signature):
+            if _is_ssl_check(text):
+                return web.Response(status=200)
+            return _refused(401, "no valid signature", raw, source)
+        assert timestamp is not None and signature is not None  # is_valid needs both
+        # Parsed exactly as Bolt will parse it, so what is checked is what Bolt gets.
+        headers = build_normalized_headers(dict(request.headers.items()))
+        try:
+            body = parse_body(text, extract_content_type(headers))
+        except (ValueError, RecursionError):  # not JSON or form data; nested past Python's limit
+            return _refused(400, "its body is not JSON or form data", raw, source)
+        if not isinstance(body, dict):
+            return _refused(400, "its body is not a JSON object", raw, source)
+        return _Signed(text=text, body=body, headers=headers, query=request.query_string,
+                       signature=signature, timestamp=timestamp, source=source, size=len(raw))
+
+    async def _dispatch(self, signed: _Signed) -> BoltResponse:
+        # What slack_bolt.adapter.aiohttp.to_bolt_request builds, from the body already read.
+        return await self.app.async_dispatch(AsyncBoltRequest(
+            body=signed.text, query=signed.query, headers=dict(signed.headers)))
 
     async def _healthz(self, _: web.Request) -> web.Response:
         return web.json_response({"ok": True, "in_flight": self.answerer.in_flight})
@@ -176,6 +248,24 @@ class Bot:
         await self.http.close()
         self.store.close()
         log.info("stopped")
+
+
+def _refused(status: int, why: str, raw: bytes, source: str) -> web.Response:
+    """The answer to a request that fails a check, and its one log line: never the body."""
+    log.warning("refused a request to /slack/events from %s (%d bytes): %s", source, len(raw), why)
+    return web.Response(status=status, text="invalid request")
+
+
+def _is_ssl_check(text: str) -> bool:
+    return len(text) <= _SSL_CHECK_MAX and parse_qs(text).get("ssl_check") == ["1"]
+
+
+def _channel_of(body: dict[str, Any]) -> str:
+    """The channel a command or an interaction came from, for the record of its signature."""
+    channel = body.get("channel_id") or body.get("channel")
+    if isinstance(channel, dict):
+        channel = channel.get("id")
+    return channel if isinstance(channel, str) else ""
 
 
 async def serve(settings: Settings, *, mode: Mode, port: int) -> int:

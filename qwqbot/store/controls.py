@@ -7,6 +7,13 @@ from typing import Any
 
 from qwqbot.store.store import Store
 
+# A digest run of a period in which the person (the query's one parameter) posted in its channel.
+# Slack ts are TEXT of fixed width ("1700000000.000100"), compared as the prune does.
+_POSTED_IN = ("EXISTS (SELECT 1 FROM messages m WHERE m.user_id = ?"
+              " AND m.channel_id = digest_runs.channel_id"
+              " AND m.ts >= printf('%.6f', digest_runs.period_start)"
+              " AND m.ts < printf('%.6f', digest_runs.period_end))")
+
 SETTING_COLUMNS = ("require_mention", "system_extra", "show_reasoning", "digest_tz",
                    "digest_post_empty")
 
@@ -106,8 +113,24 @@ class ControlStore:
         return {"messages": messages, "answers": answers}
 
     def forget_user(self, user_id: str) -> dict[str, int]:
-        """Their messages, and the bot's answers to them (which repeat what they asked)."""
+        """Their messages, the bot's answers to them (which repeat what they asked), and the
+        text of every stored digest of a period in which they posted in its channel.
+
+        A digest retells what was said without saying which line came from whom, so the whole
+        text of each such digest goes (with its reasoning, and the bot's stored copy of the
+        post); its row stays, so that period is not digested again. What stays: digests of
+        periods they did not post in (others may have named them), and what is already in
+        Slack, which only Slack can delete.
+        """
         with self.db.atomic():
+            # Which periods they posted in is known from their messages: before those go.
+            self.db.execute(
+                "DELETE FROM messages WHERE (channel_id, ts) IN (SELECT channel_id, message_ts"
+                f" FROM digest_runs WHERE message_ts IS NOT NULL AND {_POSTED_IN})", [user_id])
+            digests = self.db.execute(
+                "UPDATE digest_runs SET digest = NULL, reasoning = NULL"
+                f" WHERE (digest IS NOT NULL OR reasoning IS NOT NULL) AND {_POSTED_IN}",
+                [user_id]).rowcount
             messages = self.db.execute("DELETE FROM messages WHERE user_id = ?",
                                        [user_id]).rowcount
             self.db.execute(
@@ -119,7 +142,7 @@ class ControlStore:
             self.db.execute("DELETE FROM users WHERE user_id = ?", [user_id])
             self.db.execute("DELETE FROM assistant_threads WHERE user_id = ?", [user_id])
             self.db.execute("DELETE FROM feedback WHERE user_id = ?", [user_id])
-        return {"messages": messages, "answers": answers}
+        return {"messages": messages, "answers": answers, "digests": digests}
 
     def forget_channel(self, channel_id: str) -> dict[str, int]:
         with self.db.atomic():
@@ -128,12 +151,13 @@ class ControlStore:
             answers = self.db.execute(
                 "UPDATE answers SET question = NULL, answer = NULL, reasoning = NULL"
                 " WHERE channel_id = ?", [channel_id]).rowcount
-            self.db.execute("UPDATE digest_runs SET digest = NULL, reasoning = NULL"
-                            " WHERE channel_id = ?", [channel_id])
+            digests = self.db.execute(
+                "UPDATE digest_runs SET digest = NULL, reasoning = NULL WHERE channel_id = ?"
+                " AND (digest IS NOT NULL OR reasoning IS NOT NULL)", [channel_id]).rowcount
             self.db.execute("DELETE FROM threads WHERE channel_id = ?", [channel_id])
             self.db.execute("DELETE FROM assistant_threads WHERE channel_id = ?"
                             " OR context_channel_id = ?", [channel_id, channel_id])
-        return {"messages": messages, "answers": answers}
+        return {"messages": messages, "answers": answers, "digests": digests}
 
 
 def _prompt_key(channel_id: str) -> str:

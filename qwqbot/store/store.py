@@ -12,14 +12,23 @@ it, and ``Table.insert``/``upsert``/``update`` run inside ``db.atomic()``, which
 leaving (https://sqlite-utils.datasette.io/en/stable/python-api.html#python-api-transactions).
 Statements run on ``db.conn`` directly (``executemany``) bypass that, so they run inside
 ``with self.db.atomic()``. Inside an ``atomic()`` block every write joins its transaction.
+
+The file holds people's messages and the bot's answers, so only the bot's own user may read it: a
+new database is created 0600 before SQLite opens it, and SQLite gives the -wal and -shm files it
+makes the database file's permissions (``findCreateFileMode`` in
+https://sqlite.org/src/file/src/os_unix.c). An existing file keeps its mode (an operator may have
+chosen it), with a warning when every local user can read it.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +39,17 @@ from qwqbot.errors import StoreError
 from qwqbot.store.kinds import AnswerStatus, ModelCallPurpose, Trigger
 from qwqbot.store.migrations import migrations
 
+log = logging.getLogger(__name__)
+
 # A second process (the CLI next to the bot, a backup) may hold the write lock briefly;
 # wait for it instead of failing the user's answer.
 BUSY_TIMEOUT_MS = 10_000
+#: The mode a new database file is created with: read and write for the bot's user only.
+FILE_MODE = 0o600
+#: SQLite's companions of the database file in WAL mode (https://sqlite.org/wal.html#files).
+COMPANIONS = ("-wal", "-shm")
+# Names sqlite3.connect reads as "no file" (https://docs.python.org/3/library/sqlite3.html#sqlite3.connect).
+_NOT_A_FILE = ("", ":memory:")
 
 
 class Store:
@@ -62,6 +79,17 @@ class Store:
             [event_id, event_type, channel_id, ts, self.clock()],
         )
         return cursor.rowcount == 1
+
+    def claim_request(self, signature: str, *, kind: str = "", channel_id: str = "",
+                      ts: str = "") -> bool:
+        """Record a signed request that is not an event (a slash command, a button press) by
+        its signature; False when that very request came before.
+
+        Slack never resends those, and a signature is valid for one body at one timestamp, so a
+        second arrival is a replay of a captured request. Kept with the event ids (and pruned
+        with them, long after Slack's 5-minute signature window has closed on it).
+        """
+        return self.claim_event(f"sig:{signature}", event_type=kind, channel_id=channel_id, ts=ts)
 
     # -- messages ----------------------------------------------------------------------
 
@@ -276,16 +304,39 @@ class Store:
         return int(self.table("model_calls").insert({"purpose": purpose, **row}).last_pk or 0)
 
 
+def _create_private(path: Path) -> None:
+    """Create ``path`` empty with ``FILE_MODE`` unless it exists (SQLite reads an empty file as a
+    new database)."""
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+
+
+def _warn_if_readable_by_all(path: Path) -> None:
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in COMPANIONS)):
+        try:
+            st_mode = file.stat().st_mode
+        except FileNotFoundError:
+            continue
+        mode = stat.S_IMODE(st_mode)
+        if stat.S_ISREG(st_mode) and mode & stat.S_IROTH:
+            log.warning("%s can be read by every user of this machine (mode %o), and it holds "
+                        "people's messages: chmod 600 it", file, mode)
+
+
 def open_store(path: str | Path, *, clock: Any = time.time) -> Store:
-    """Open (creating if needed) and migrate the database; StoreError with a fix if not."""
+    """Open (creating if needed, readable by this user only) and migrate the database;
+    StoreError with a fix if not."""
     where = str(path)
     hint = ("Set QWQBOT_DB to a writable file path (the folder must exist), or move the file "
             "aside to start afresh.")
+    on_disk = where not in _NOT_A_FILE
     try:
         parent = Path(path).expanduser().resolve().parent
         if not parent.is_dir():
             raise StoreError(f"Cannot open the database {where}: folder {parent} does not exist.",
                              hint=hint)
+        if on_disk:
+            _create_private(Path(where))  # the very path sqlite3 opens
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         db = Database(conn)
         # Reading the schema forces SQLite to read the file header: a corrupted or
@@ -301,4 +352,8 @@ def open_store(path: str | Path, *, clock: Any = time.time) -> Store:
         migrations.apply(db)
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"Cannot open the database {where}: {exc}.", hint=hint) from None
+    except OSError as exc:
+        raise StoreError(f"Cannot create the database {where}: {exc.strerror}.", hint=hint) from None
+    if on_disk:
+        _warn_if_readable_by_all(Path(where))
     return Store(db, clock=clock)

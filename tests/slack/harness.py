@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import socket
 import time
 import uuid
@@ -26,6 +27,16 @@ from tests.fakes.slack_api import FakeSlack
 
 SECRET = "test-signing-secret"
 BOT = "UBOT"
+# One person's turn in a prompt's user message (qwqbot/conversation.py's markers).
+_TURN = re.compile(r'<<turn (\w+) from="((?:[^"\\]|\\.)*)">>\n(.*?)\n<<end \1>>(?:\n\n|$)', re.DOTALL)
+
+
+def turns(content: str) -> list[tuple[str, str]]:
+    """The (author, text) turns of a user message the model received, read by the markers alone;
+    AssertionError if anything in it is outside a turn."""
+    found = list(_TURN.finditer(content))
+    assert "".join(m[0] for m in found) == content, content
+    return [(m[2], m[3]) for m in found]
 
 
 def free_port() -> int:

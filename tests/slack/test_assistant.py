@@ -22,7 +22,7 @@ from qwqbot.slack.listeners.assistant import (
     thread_title,
 )
 from tests.fakes.model_server import think_stream
-from tests.slack.harness import BOT
+from tests.slack.harness import BOT, turns
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -182,7 +182,7 @@ async def test_question_is_answered_in_the_thread_as_a_dm_and_titles_it_once(har
     assert reply["thread_ts"] == root and "5 cents" in json.dumps(reply)
     prompt = harness.model.requests[0].json["messages"]
     assert "direct message with Alice" in prompt[0]["content"]
-    assert prompt[-1]["content"] == "Alice: @Bob says the ball costs 10 cents.\nIs @Bob right?"
+    assert turns(prompt[-1]["content"]) == [("Alice", "@Bob says the ball costs 10 cents.\nIs @Bob right?")]
     assert harness.slack.assistant_titles == [
         {"channel_id": "D1", "thread_ts": root,
          "title": "@Bob says the ball costs 10 cents. Is @Bob right?"}]

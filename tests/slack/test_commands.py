@@ -10,6 +10,7 @@ import yaml
 
 from qwqbot.slack.commands import COMMAND
 from tests.fakes.model_server import error, think_stream
+from tests.slack.harness import turns
 
 
 def posted_to(harness, channel):
@@ -38,8 +39,8 @@ async def test_question_posts_a_visible_parent_and_answers_in_its_thread(harness
     [reply] = harness.bot_replies("C1", parent_ts)[1:]  # [0] is the parent itself
     assert "Rayleigh scattering." in json.dumps(reply["blocks"])
     assert "sky thoughts" in reply["attachments"][0]["text"]
-    assert harness.model.requests[0].json["messages"][-1]["content"] == \
-        "Alice: Why is the sky blue?"
+    assert turns(harness.model.requests[0].json["messages"][-1]["content"]) == [
+        ("Alice", "Why is the sky blue?")]
     # a follow-up in that thread continues the conversation like a mention thread
     follow = await harness.post("C1", "U2", "why not violet?", thread_ts=parent_ts)
     await harness.finished("C1", follow)
@@ -91,8 +92,8 @@ async def test_private_question_is_seen_only_by_the_asker(harness):
     assert "What's my raise worth?" in json.dumps(responses[0])
     assert "Secret answer." in json.dumps(responses[-1]["blocks"])
     assert responses[-1]["attachments"][0]["title"].startswith("Reasoning")
-    assert harness.model.requests[0].json["messages"][-1]["content"] == \
-        "Alice: What's my raise worth?"
+    assert turns(harness.model.requests[0].json["messages"][-1]["content"]) == [
+        ("Alice", "What's my raise worth?")]
     assert len(responses) <= 5  # Slack's limit per response_url
 
 

@@ -1,4 +1,7 @@
+import logging
+import os
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -188,4 +191,80 @@ def test_assistant_threads_are_erased_with_their_user_channel_or_age(tmp_path: P
     assert store.assistant_thread("D3", "3.0") is not None
     controls.prune(older_than=clock[0] + 1)
     assert store.assistant_thread("D3", "3.0") is None
+    store.close()
+
+
+def test_claim_request_refuses_the_same_signature_again_even_after_a_restart(tmp_path: Path):
+    path = tmp_path / "q.db"
+    store = open_store(path)
+    assert store.claim_request("v0=abc", kind="command", channel_id="C1", ts="1700000000")
+    assert not store.claim_request("v0=abc", kind="command")
+    assert store.claim_request("v0=abd")
+    assert store.claim_event("v0=abc")  # an event id of the same text is another thing
+    store.close()
+    assert not open_store(path).claim_request("v0=abc")
+
+
+def test_a_new_database_is_created_readable_by_its_owner_only(tmp_path: Path):
+    previous = os.umask(0o022)
+    try:
+        store = open_store(tmp_path / "q.db")
+        store.save_message(channel_id="C1", ts="1.1", thread_ts=None, user_id="U1", text="hi")
+    finally:
+        os.umask(previous)
+    for name in ("q.db", "q.db-wal", "q.db-shm"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+    store.close()
+
+
+def test_an_existing_database_keeps_its_mode_with_a_warning_when_anyone_can_read_it(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    path = tmp_path / "q.db"
+    open_store(path).close()
+    path.chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="qwqbot.store.store"):
+        open_store(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    [warning] = [r.getMessage() for r in caplog.records if str(path) + " " in r.getMessage()]
+    assert "can be read by every user" in warning and "644" in warning and "chmod 600" in warning
+    caplog.clear()
+    path.chmod(0o640)  # group-readable is the operator's choice: no warning
+    with caplog.at_level(logging.WARNING, logger="qwqbot.store.store"):
+        open_store(path).close()
+    assert not [r for r in caplog.records if "can be read by every user" in r.getMessage()]
+
+
+def test_forget_user_erases_the_digests_of_periods_they_posted_in_and_only_those(tmp_path: Path):
+    store = open_store(tmp_path / "q.db")
+    controls, digests = ControlStore(store), DigestStore(store)
+    day = 1_700_000_000.0
+
+    def digest(channel: str, start: float, key: str) -> int:
+        run = digests.claim_run(channel_id=channel, schedule_id=None, period_key=key, start=start,
+                                end=start + 86400)
+        assert run is not None
+        digests.finish_run(run, status="posted", digest=f"digest {key}", reasoning="r",
+                           message_ts=f"{start + 86400:.6f}")
+        # the bot's post, as a thread's history read back from Slack stores it
+        store.save_messages([{"channel_id": channel, "ts": f"{start + 86400:.6f}",
+                              "thread_ts": None, "user_id": "UBOT", "text": f"digest {key}",
+                              "is_bot": 1}])
+        return run
+
+    posted_in = digest("C1", day, "c1-day1")
+    later = digest("C1", day + 86400, "c1-day2")  # they said nothing that day
+    other_channel = digest("C2", day, "c2-day1")
+    store.save_message(channel_id="C1", ts=f"{day + 600:.6f}", thread_ts=None, user_id="U1",
+                       text="mine")
+    store.save_message(channel_id="C2", ts=f"{day + 600:.6f}", thread_ts=None, user_id="U2",
+                       text="theirs")
+    counts = controls.forget_user("U1")
+    assert counts == {"messages": 1, "answers": 0, "digests": 1}
+    runs = {r["id"]: r for r in store.db.query("SELECT * FROM digest_runs")}
+    assert (runs[posted_in]["digest"], runs[posted_in]["reasoning"]) == (None, None)
+    assert runs[posted_in]["status"] == "posted"  # the period stays done: not digested again
+    assert runs[later]["digest"] == "digest c1-day2" and runs[other_channel]["digest"] == "digest c2-day1"
+    texts = {r["text"] for r in store.db.query("SELECT text FROM messages")}
+    assert texts == {"digest c1-day2", "digest c2-day1", "theirs"}
+    assert controls.forget_user("U1")["digests"] == 0  # nothing left to erase
     store.close()
