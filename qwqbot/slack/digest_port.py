@@ -1,5 +1,9 @@
 """The digest core's Slack operations (``qwqbot.digest.port.DigestSlack``), done with the
-bot's Web API client, its caches and its renderer."""
+bot's Web API client, its caches and its renderer.
+
+A digest is the model's words posted into a whole channel, so it goes through the same
+``inert`` as answers (``qwqbot.slack.inert``): no broadcasts, no disguised links, and only
+the people who wrote in the period summarised may be mentioned; anyone else is named."""
 
 from __future__ import annotations
 
@@ -15,11 +19,12 @@ from qwqbot.slack.answer_blocks import answer_payloads
 from qwqbot.slack.channels import Channels
 from qwqbot.slack.delivery import slack_error
 from qwqbot.slack.history import backfill_period
-from qwqbot.slack.inert import inert
+from qwqbot.slack.inert import Audience
 from qwqbot.slack.people import People
 from qwqbot.slack.render import reasoning_attachment
 from qwqbot.slacktext import mentioned_ids
 from qwqbot.store import Store
+from qwqbot.store.digests import DigestStore
 
 T = TypeVar("T")
 
@@ -50,12 +55,13 @@ class SlackDigestPort:
         return f"{self.team_url}archives/{channel_id}/p{ts.replace('.', '')}"
 
     async def post_digest(self, channel_id: str, digest: DigestPost) -> str:
+        audience = await self._audience(channel_id, [digest.markdown, digest.reasoning])
         payloads = answer_payloads(
-            digest.markdown, inert=inert,
+            digest.markdown, inert=audience,
             note=f"Summarised in {digest.parts} parts" if digest.parts > 1 else None)
         if digest.reasoning:
             payloads[0]["attachments"] = [reasoning_attachment(
-                digest.reasoning, tokens=None, seconds=digest.seconds,
+                digest.reasoning, tokens=None, seconds=digest.seconds, inert=audience,
                 omitted_hint="the bot keeps the full text").payload]
         sent: list[str] = []
         for payload in payloads:
@@ -63,6 +69,21 @@ class SlackDigestPort:
                                             **payload))
             sent.append(str(response["ts"]))
         return sent[0]
+
+    async def _audience(self, channel_id: str, texts: list[str]) -> Audience:
+        """The authors of the period being posted (the channel's digest runs in progress:
+        the runner claims a run before it posts), and names for anyone else mentioned."""
+        digests = DigestStore(self.store)
+        authors: set[str] = set()
+        for run in self.store.db.query(
+                "SELECT period_start, period_end FROM digest_runs WHERE channel_id = ?"
+                " AND status = 'running'", [channel_id]):
+            authors |= {str(r["user_id"]) for r in digests.period_messages(
+                channel_id, run["period_start"], run["period_end"])
+                if r["user_id"] and not r["is_bot"]}
+        names = await self.people.names(mentioned_ids(texts) - authors)
+        return Audience(frozenset(authors),
+                        names=lambda user: names.get(user) if names.get(user) != user else None)
 
     async def post_note(self, channel_id: str, text: str) -> None:
         await _slack(lambda: self.client.chat_postMessage(channel=channel_id, text=text))
