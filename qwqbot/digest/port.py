@@ -30,6 +30,8 @@ class DigestPost:
     reasoning: str
     seconds: float
     parts: int
+    #: the people who wrote in the period: the only ones the digest may notify
+    authors: frozenset[str] = frozenset()
 
 
 class DigestSlack(Protocol):

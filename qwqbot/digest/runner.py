@@ -39,6 +39,8 @@ class Outcome:
     markdown: str = ""
     reasoning: str = ""
     error: str = ""
+    #: the people who wrote in the period (see DigestPost.authors)
+    authors: frozenset[str] = frozenset()
 
 
 class DigestRunner:
@@ -82,6 +84,7 @@ class DigestRunner:
         if self.digests.unseen(channel_id, start, end):
             await self.slack.read_period(channel_id, start, end)
         rows = self.digests.period_messages(channel_id, start, end)
+        authors = frozenset(str(r["user_id"]) for r in rows if r["user_id"] and not r["is_bot"])
         if not rows:
             if run_id is not None:
                 self.digests.finish_run(run_id, status="empty", messages=0)
@@ -109,9 +112,11 @@ class DigestRunner:
         count = f"{len(rows):,} message{'' if len(rows) == 1 else 's'}"
         markdown = f"## {title}\n\n_{format_span(start, end, tz)} · {count}_\n\n{result.markdown}"
         if run_id is None:
-            return Outcome("dry_run", None, len(rows), markdown, result.reasoning)
+            return Outcome("dry_run", None, len(rows), markdown, result.reasoning,
+                           authors=authors)
         message_ts = await self.slack.post_digest(channel_id, DigestPost(
-            markdown=markdown, reasoning=result.reasoning, seconds=seconds, parts=result.parts))
+            markdown=markdown, reasoning=result.reasoning, seconds=seconds, parts=result.parts,
+            authors=authors))
         self.digests.finish_run(run_id, status="posted", messages=len(rows), parts=result.parts,
                                 digest=result.markdown, reasoning=result.reasoning,
                                 message_ts=message_ts, error_kind=None, error_message=None)

@@ -8,8 +8,9 @@ table is turned into an aligned code block, which renders everywhere. Slack's st
 methods (chat.startStream / appendStream) take the same Markdown, so a streamed answer
 and its final message look the same.
 
-What this module does not do is trust the text: every piece passes through ``inert``
-(no pings, no disguised links) before it becomes a block.
+What this module does not do is trust the text: the body, and the notification text made
+from it, pass through ``inert`` (``qwqbot.slack.inert``: no pings, no mentions of people
+outside the conversation, no disguised links) after their last change.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
+from qwqbot.slack.inert import NOBODY
 from qwqbot.slack.mrkdwn import split_message
 
 Payload = dict[str, Any]
@@ -33,12 +35,15 @@ _md = MarkdownIt("commonmark").enable("table")
 
 
 def answer_payloads(markdown: str, *, note: str | None = None,
-                    inert: Callable[[str], str] = lambda text: text) -> list[Payload]:
-    """One or more messages (``{"text", "blocks"}``), in order; ``note`` (mrkdwn) goes in a
-    context block at the end of the last one."""
+                    inert: Callable[[str], str] = NOBODY) -> list[Payload]:
+    """One or more messages (``{"text", "blocks"}``), in order; ``note`` (mrkdwn, the bot's
+    own words) goes in a context block at the end of the last one.
+
+    ``inert`` is the conversation's ``Audience`` (who may be mentioned); by default nobody."""
     body = inert(tables_as_code(markdown)).strip() or EMPTY_ANSWER
     messages: list[Payload] = [
-        {"text": preview(piece), "blocks": [{"type": "markdown", "text": piece}]}
+        # The preview drops marks, which could join what they kept apart: made inert again.
+        {"text": inert(preview(piece)), "blocks": [{"type": "markdown", "text": piece}]}
         for piece in split_message(body, MESSAGE_MARKDOWN)]
     if note:
         messages[-1]["blocks"].append(

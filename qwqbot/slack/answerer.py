@@ -36,7 +36,7 @@ from qwqbot.slack.context import ContextBuilder
 from qwqbot.slack.delivery import Delivery, slack_error
 from qwqbot.slack.history import backfill_thread
 from qwqbot.slack.identity import BotIdentity
-from qwqbot.slack.inert import inert
+from qwqbot.slack.inert import Audience, inert
 from qwqbot.slack.limits import PER_CHANNEL_PER_MINUTE, Limits
 from qwqbot.slack.live import Streams
 from qwqbot.slack.progress import Progress
@@ -48,7 +48,7 @@ from qwqbot.slack.render import (
     to_mrkdwn,
 )
 from qwqbot.slack.surfaces import EphemeralSurface, Surface, ThreadSurface, View, gist
-from qwqbot.slacktext import escape
+from qwqbot.slacktext import escape, mentioned_ids
 from qwqbot.store import Store
 from qwqbot.tokens import estimate_tokens
 
@@ -137,7 +137,23 @@ class Answerer:
                              asker=asker, team_id=self.identity.team_id,
                              placeholder_ts=placeholder_ts,
                              status_interval=lambda: self._status_interval(channel),
-                             reserve=lambda: self.in_flight)
+                             reserve=lambda: self.in_flight,
+                             audience=lambda: self.audience(channel, thread_ts, asker))
+
+    def audience(self, channel: str, thread_ts: str | None, asker: str) -> Audience:
+        """Whom the model's words may notify: the people of the conversation, that is the
+        thread's authors and everyone they mention (not the bot's own posts: the model wrote
+        them), or only the asker of a private question. Anyone else is shown by name."""
+        people = {asker}
+        for row in self.store.thread_messages(channel, thread_ts) if thread_ts else []:
+            if row["user_id"] != self.identity.user_id and not (
+                    row["bot_id"] and row["bot_id"] == self.identity.bot_id):
+                people |= {row["user_id"], *mentioned_ids([row["text"] or ""])} - {None}
+        return Audience(frozenset(people), names=self._known_name)
+
+    def _known_name(self, user_id: str) -> str | None:
+        row = self.store.users([user_id], fresh_after=0).get(user_id)
+        return str(row["display_name"]) if row and row["display_name"] != user_id else None
 
     def _status_interval(self, channel: str) -> float:
         """Seconds between status changes of one thread: the answers in flight in a channel
@@ -435,32 +451,36 @@ class Answerer:
         note = None
         if cut_off is not None:
             note = f":warning: {cut_off.user_message} {cut_off.hint} Press Retry to ask again."
+        audience = self.audience(job.channel, job.thread_ts, job.user_id)
+        # Names for anyone else the model mentions (fetched into the store, where the
+        # audience finds them).
+        await self.context.people.names(mentioned_ids([reasoning, answer]) - audience.allowed)
         show = reasoning and self.policy.show_reasoning(job.channel)
-        attachment = (reasoning_attachment(reasoning, tokens=reasoning_tokens, seconds=seconds)
-                      if show else None)
+        attachment = (reasoning_attachment(reasoning, tokens=reasoning_tokens, seconds=seconds,
+                                           inert=audience) if show else None)
         if attachment is not None and attachment.truncated and not await \
                 job.surface.upload_reasoning(reasoning, job.answer_id):
             attachment = reasoning_attachment(
-                reasoning, tokens=reasoning_tokens, seconds=seconds,
+                reasoning, tokens=reasoning_tokens, seconds=seconds, inert=audience,
                 omitted_hint=f"the bot keeps the full text (answer {job.answer_id})")
         shown = answer or ("_The model ran out of tokens before it could answer; its reasoning "
                            "so far is below._" if cut_off else "_The model gave no answer._")
         note = "\n".join(filter(None, (note, self._prompt_note(job.channel)))) or None
-        payloads = answer_payloads(shown, note=note, inert=inert)
+        payloads = answer_payloads(shown, note=note, inert=audience)
         if attachment is not None:
             payloads[0]["attachments"] = [attachment.payload]
         payloads[-1]["blocks"] += ([retry_actions(str(job.answer_id))] if cut_off is not None
                                    else feedback_blocks(str(job.answer_id)))
         await self._remove_replaced(job)
         try:
-            sent = await job.surface.deliver(payloads, plain_text=to_mrkdwn(inert(shown)))
+            sent = await job.surface.deliver(payloads, plain_text=audience(to_mrkdwn(shown)))
         except (SlackApiError, Undeliverable) as exc:
             error = slack_error(exc) if isinstance(exc, SlackApiError) else exc.error
             log.error("could not deliver answer %d to %s: %s (answer kept in the database)",
                       job.answer_id, job.channel, error)
             self.store.update_answer(job.answer_id, status="failed", error_kind="slack",
                                      error_message=error)
-            await self._tell_undelivered(job, shown, error)
+            await self._tell_undelivered(job, audience(to_mrkdwn(shown)), error)
             return
         self.store.update_answer(job.answer_id, message_ts=json.dumps(sent),
                                  placeholder_ts=sent[0] if sent else job.surface.placeholder_ts)
@@ -488,11 +508,11 @@ class Answerer:
 
     async def _tell_undelivered(self, job: Job, shown: str, error: str) -> None:
         """Slack would not take the answer (for as long as we kept trying): the asker gets
-        it privately, and the answer stays stored."""
+        it (``shown``: as mrkdwn, made inert) privately, and the answer stays stored."""
         if job.thread_ts is None:
             return  # a private answer: its own surface already failed
         text = (f":warning: I couldn't post my answer in the thread (Slack: {error}). Here it "
-                f"is, only for you:\n\n{to_mrkdwn(inert(shown))}")
+                f"is, only for you:\n\n{shown}")
         if len(text) > 3900:
             text = text[:3850].rstrip() + "\n… (cut short here; ask me again for the rest)"
         await self.notify(job.channel, job.user_id, text, thread_ts=job.thread_ts)

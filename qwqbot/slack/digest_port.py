@@ -1,5 +1,9 @@
 """The digest core's Slack operations (``qwqbot.digest.port.DigestSlack``), done with the
-bot's Web API client, its caches and its renderer."""
+bot's Web API client, its caches and its renderer.
+
+A digest is the model's words posted into a whole channel, so it goes through the same
+``inert`` as answers (``qwqbot.slack.inert``): no broadcasts, no disguised links, and only
+the people who wrote in the period summarised may be mentioned; anyone else is named."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from qwqbot.slack.answer_blocks import answer_payloads
 from qwqbot.slack.channels import Channels
 from qwqbot.slack.delivery import slack_error
 from qwqbot.slack.history import backfill_period
-from qwqbot.slack.inert import inert
+from qwqbot.slack.inert import Audience
 from qwqbot.slack.people import People
 from qwqbot.slack.render import reasoning_attachment
 from qwqbot.slacktext import mentioned_ids
@@ -50,12 +54,13 @@ class SlackDigestPort:
         return f"{self.team_url}archives/{channel_id}/p{ts.replace('.', '')}"
 
     async def post_digest(self, channel_id: str, digest: DigestPost) -> str:
+        audience = await self.audience(digest.authors, [digest.markdown, digest.reasoning])
         payloads = answer_payloads(
-            digest.markdown, inert=inert,
+            digest.markdown, inert=audience,
             note=f"Summarised in {digest.parts} parts" if digest.parts > 1 else None)
         if digest.reasoning:
             payloads[0]["attachments"] = [reasoning_attachment(
-                digest.reasoning, tokens=None, seconds=digest.seconds,
+                digest.reasoning, tokens=None, seconds=digest.seconds, inert=audience,
                 omitted_hint="the bot keeps the full text").payload]
         sent: list[str] = []
         for payload in payloads:
@@ -63,6 +68,13 @@ class SlackDigestPort:
                                             **payload))
             sent.append(str(response["ts"]))
         return sent[0]
+
+    async def audience(self, authors: frozenset[str], texts: list[str]) -> Audience:
+        """The period's authors may be mentioned; anyone else the digest names is shown by
+        name."""
+        names = await self.people.names(mentioned_ids(texts) - authors)
+        return Audience(authors,
+                        names=lambda user: names.get(user) if names.get(user) != user else None)
 
     async def post_note(self, channel_id: str, text: str) -> None:
         await _slack(lambda: self.client.chat_postMessage(channel=channel_id, text=text))

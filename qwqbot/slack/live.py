@@ -13,8 +13,12 @@ together). So streaming is something the bot spends where it buys the most:
 - when there is no room, the answer is simply posted whole when it is done: slower to
   appear, never lost.
 
-Text is appended up to whitespace, so a partial mention or link is never sent half-made,
-and it passes through ``inert`` first (nothing the model writes may ping anyone).
+Text is appended up to whitespace, so a partial mention or link is never sent half-made.
+Slack shows what was appended so far as one text, so ``inert`` (``qwqbot.slack.inert``: no
+pings, no strangers notified, no disguised links) judges the whole answer so far, and only
+what it adds to what Slack already has is appended. When more of the answer changes how the
+part already shown reads (a link whose label turns out to name another site), the stream
+stops growing; the final message, judged whole, replaces it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from qwqbot.slack.calls import Calls, Undeliverable, slack_error
+from qwqbot.slack.inert import NOBODY
 from qwqbot.slack.limits import Limits, Priority
 
 log = logging.getLogger(__name__)
@@ -61,7 +66,7 @@ class LiveAnswer:
 
     def __init__(self, calls: Calls, streams: Streams, *, channel: str, thread_ts: str,
                  recipient_user: str, recipient_team: str,
-                 inert: Callable[[str], str] = lambda text: text,
+                 inert: Callable[[str], str] = NOBODY,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.calls = calls
         self.streams = streams
@@ -73,9 +78,11 @@ class LiveAnswer:
         self._clock = clock
         self.ts: str | None = None
         self.sent = 0  # characters of the answer appended so far
+        self.shown = ""  # what Slack has of them: the answer so far, made inert
         self._at = 0.0
         self.refused = False  # Slack would not stream here: don't try again
         self.stopped = False  # no more appends (done, expired, or Slack struggling)
+        self.frozen = False  # no more appends: what was shown would read otherwise now
         self._counted = False  # counted in streams.live
 
     @property
@@ -84,7 +91,7 @@ class LiveAnswer:
 
     async def feed(self, answer: str) -> None:
         """Send what the model wrote since the last call, if it is time to."""
-        if self.refused or self.stopped:
+        if self.refused or self.stopped or self.frozen:
             return
         end = _last_break(answer, limit=MAX_LIVE_CHARS)
         if end <= self.sent:
@@ -92,13 +99,23 @@ class LiveAnswer:
         if self.ts is None:
             if not self.streams.may_start(self.channel):
                 return
-            await self._start(self._inert(answer[:end]))
+            shown = self._inert(answer[:end])
+            await self._start(shown)
             if self.ts is not None:
-                self.sent = end
+                self.sent, self.shown = end, shown
             return
         if self._clock() - self._at < self.streams.append_interval():
             return
-        chunk = self._inert(answer[self.sent:end])
+        shown = self._inert(answer[:end])
+        if not shown.startswith(self.shown):
+            log.info("live answer in %s stops here: the rest reads differently whole",
+                     self.channel)
+            self.frozen = True
+            return
+        chunk = shown[len(self.shown):]
+        if not chunk:  # what was added shows as nothing (yet)
+            self.sent = end
+            return
         try:
             await self.calls.call("chat.appendStream", channel=self.channel,
                                   priority=Priority.APPEND, give_up_after=10, only_if_room=True,
@@ -116,7 +133,7 @@ class LiveAnswer:
             self.stopped = True
             self._release()
             return
-        self.sent = end
+        self.sent, self.shown = end, shown
         self._at = self._clock()
 
     async def _start(self, text: str) -> None:

@@ -49,9 +49,10 @@ def _inert_fences(text: str) -> str:
 # Escaping and Slack's own tokens
 # ---------------------------------------------------------------------------------------------------------
 
-#: Slack control sequences a model may echo from the conversation; they must reach Slack untouched so that
-#: mentions and links keep working: <@U123ABC>, <#C123|general>, <!here>, <!subteam^S123|@team>,
-#: <!date^1392734382^{date}|Feb 18>, <https://example.com|text>, <mailto:a@b.c|mail>.
+#: Slack control sequences a model may echo from the conversation; conversion keeps them whole: <@U123ABC>,
+#: <#C123|general>, <!here>, <!subteam^S123|@team>, <!date^1392734382^{date}|Feb 18>,
+#: <https://example.com|text>, <mailto:a@b.c|mail>. Which of them may then reach Slack as markup is
+#: decided after conversion, by ``qwqbot.slack.inert``.
 SLACK_TOKEN_RE = re.compile(
     r"<(?:"
     r"[@#][A-Z0-9]+(?:\|[^<>\n]*)?"

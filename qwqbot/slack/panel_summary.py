@@ -18,7 +18,6 @@ from typing import Any
 
 from qwqbot.slack.answer_blocks import answer_payloads
 from qwqbot.slack.calls import Undeliverable
-from qwqbot.slack.inert import inert
 from qwqbot.slack.render import reasoning_attachment, to_mrkdwn
 from qwqbot.slack.services import Services
 from qwqbot.slack.surfaces import View
@@ -76,13 +75,16 @@ async def _summarise(services: Services, channel: str, thread_ts: str, user: str
     else:
         markdown = (f":warning: I couldn't summarise #{name}: {outcome.error} Please try "
                     "again in a minute.")
-    payloads = answer_payloads(markdown, inert=inert)
+    # The conversation is the panel's thread: the people of the summarised channel are
+    # named, never notified (only the asker, and whoever the thread itself mentions).
+    audience = services.answerer.audience(channel, thread_ts, user)
+    payloads = answer_payloads(markdown, inert=audience)
     if outcome.reasoning:
         payloads[0]["attachments"] = [reasoning_attachment(
-            outcome.reasoning, tokens=None, seconds=time.monotonic() - started,
+            outcome.reasoning, tokens=None, seconds=time.monotonic() - started, inert=audience,
             omitted_hint="the bot keeps the full text").payload]
     try:
-        sent = await surface.deliver(payloads, plain_text=to_mrkdwn(inert(markdown)))
+        sent = await surface.deliver(payloads, plain_text=audience(to_mrkdwn(markdown)))
     except Undeliverable as exc:
         log.error("could not post the summary of %s in %s: %s", viewed, channel, exc.error)
         return

@@ -8,10 +8,12 @@ limits"); each constant below names the one it respects.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from qwqbot.formatting import format_duration
+from qwqbot.slack.inert import NOBODY
 from qwqbot.slack.mrkdwn import MIN_LIMIT, ZWSP, escape_text, head_cut, split_message, tail_cut, to_mrkdwn
 from qwqbot.slacktext import escape
 
@@ -168,6 +170,7 @@ def reasoning_attachment(
     limit: int = 7000,
     omitted_hint: str = DEFAULT_OMITTED_HINT,
     footer: str = DEFAULT_FOOTER,
+    inert: Callable[[str], str] = NOBODY,
 ) -> ReasoningAttachment:
     """The reasoning as a grey legacy attachment that Slack collapses behind "Show more".
 
@@ -175,21 +178,25 @@ def reasoning_attachment(
     wanted. The text goes through :func:`to_mrkdwn` (escaping, code fences); if it is longer than
     ``limit`` characters its middle is replaced by ``… N characters omitted — {omitted_hint} …`` and the
     result says ``truncated=True`` (a limit too small for the marker raises ValueError).
+
+    ``inert`` is the conversation's ``Audience`` (``qwqbot.slack.inert``); by default nobody may
+    be mentioned. Title, text and fallback all pass through it.
     """
     reasoning, precut = _precut(reasoning, limit)
-    text = to_mrkdwn(reasoning)
+    text = inert(to_mrkdwn(reasoning))
     truncated = precut > 0 or len(text) > limit
     omitted = 0
     if truncated:
         # After a precut the count is of raw characters: scale the converted text's back.
         scale = len(reasoning) / len(text) if precut and text else 1.0
         text, omitted = _shorten(text, limit, omitted_hint, already_omitted=precut, scale=scale)
+        text = inert(text)  # cuts only drop text, but what is posted is checked as posted
     fallback = "Reasoning" if tokens is None else f"Reasoning ({_plural(tokens, 'token')})"
     payload: Payload = {
         "color": REASONING_COLOR,
-        "title": reasoning_title(tokens, seconds),
+        "title": inert(reasoning_title(tokens, seconds)),
         "text": text,
-        "fallback": fallback,
+        "fallback": inert(fallback),
         "mrkdwn_in": ["text"],
         "footer": footer[:FOOTER_LIMIT],
     }

@@ -29,7 +29,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from qwqbot.formatting import format_duration
 from qwqbot.slack.calls import Calls
 from qwqbot.slack.delivery import Delivery
-from qwqbot.slack.inert import inert
+from qwqbot.slack.inert import NOBODY, Audience, inert
 from qwqbot.slack.limits import Limits, Priority
 from qwqbot.slack.live import LiveAnswer, Streams
 from qwqbot.slack.render import Payload, progress_message
@@ -75,11 +75,12 @@ class View:
 
 
 def gist(reasoning: str) -> str:
-    """The last complete line of reasoning, shortened: what the model is weighing now."""
+    """The last complete line of reasoning, made inert and shortened: what the model is
+    weighing now."""
     lines = [line.strip() for line in reasoning[-4000:].split("\n")[:-1] if line.strip()]
     if not lines:
         return ""
-    line = lines[-1]
+    line = inert(lines[-1])  # whole, before it is cut: a cut link is not judged as one
     return line if len(line) <= GIST_CHARS else line[: GIST_CHARS - 1].rstrip() + "…"
 
 
@@ -103,7 +104,10 @@ class ThreadSurface:
                  channel: str, thread_ts: str, asker: str, team_id: str,
                  placeholder_ts: str | None = None,
                  status_interval: Callable[[], float] = lambda: 2.0,
-                 reserve: Callable[[], int] = lambda: 0) -> None:
+                 reserve: Callable[[], int] = lambda: 0,
+                 audience: Callable[[], Audience] = lambda: NOBODY) -> None:
+        """``audience``: who the model's words may mention (``qwqbot.slack.inert``), asked
+        once, when the first words are shown: by then the thread is in the store."""
         self.calls = calls
         self.delivery = delivery
         self.limits = limits
@@ -113,9 +117,16 @@ class ThreadSurface:
         self._reserve = reserve
         self.status = ThreadStatus(calls, channel=channel, thread_ts=thread_ts,
                                    interval=status_interval)
+        self._audience = audience
+        self._known: Audience | None = None
         self.live = LiveAnswer(calls, streams, channel=channel, thread_ts=thread_ts,
-                               recipient_user=asker, recipient_team=team_id, inert=inert)
+                               recipient_user=asker, recipient_team=team_id, inert=self._inert)
         self._shown: Payload | None = None
+
+    def _inert(self, text: str) -> str:
+        if self._known is None:
+            self._known = self._audience()
+        return self._known(text)
 
     @property
     def message_ts(self) -> str | None:

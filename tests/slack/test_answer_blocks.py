@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
 from qwqbot.slack.answer_blocks import MESSAGE_MARKDOWN, answer_payloads, preview, tables_as_code
+from qwqbot.slack.inert import SOMEONE, WORD_JOINER, Audience
 
 
 def test_a_short_answer_is_one_markdown_block_slack_accepts():
@@ -43,6 +44,26 @@ def test_the_inert_hook_sees_all_text_and_a_note_goes_last():
     assert messages[0]["blocks"][0]["text"] == "ping @channel now"
     assert messages[-1]["blocks"][-1] == {
         "type": "context", "elements": [{"type": "mrkdwn", "text": ":warning: cut off"}]}
+
+
+def test_by_default_no_one_is_pinged_mentioned_or_misled():
+    [message] = answer_payloads("Hi <!here> <@U1>, see [https://good.example](https://evil.example/x)")
+    assert message["blocks"][0]["text"] == \
+        f"Hi @{WORD_JOINER}here {SOMEONE}, see <https://evil.example/x>"
+    assert "<!" not in message["text"] and "<@U1>" not in message["text"]
+
+
+def test_the_notification_text_is_made_inert_after_its_marks_are_dropped():
+    # The preview drops "#": "<#!channel>" would become a ping there, after the body's check.
+    [message] = answer_payloads("Note <#!channel> here",
+                                inert=lambda t: t.replace("<!channel>", "@channel"))
+    assert message["text"] == "Note @channel here"
+
+
+def test_the_conversations_people_stay_mentioned():
+    [message] = answer_payloads("Thanks <@U1>!", inert=Audience(frozenset({"U1"})))
+    assert message["blocks"][0]["text"] == "Thanks <@U1>!"
+    assert message["text"] == "Thanks <@U1>!"
 
 
 def test_an_empty_answer_still_says_so():

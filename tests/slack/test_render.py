@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from slack_sdk.models.attachments import Attachment
 from slack_sdk.models.blocks import Block
 
+from qwqbot.slack.inert import Audience
 from qwqbot.slack.mrkdwn import (
     HR_LINE,
     MIN_LIMIT,
@@ -386,12 +387,21 @@ def test_reasoning_title(tokens: int | None, seconds: float | None, title: str) 
 
 
 def test_short_reasoning_is_kept_whole_and_escaped() -> None:
-    attachment = reasoning_attachment("If a < b && <@U1> said **so**", tokens=None, seconds=None)
+    attachment = reasoning_attachment("If a < b && <@U1> said **so**", tokens=None, seconds=None,
+                                      inert=Audience(frozenset({"U1"})))
     assert not attachment.truncated
     assert attachment.omitted_chars == 0
     assert attachment.payload["text"] == "If a &lt; b &amp;&amp; <@U1> said *so*"
     assert attachment.payload["fallback"] == "Reasoning"
     assert_valid_attachment(attachment.payload)
+
+
+def test_reasoning_pings_nobody_and_names_strangers_by_default() -> None:
+    attachment = reasoning_attachment("Tell <!channel> and <@U1>; see [https://good.example]"
+                                      "(https://evil.example/x)", tokens=None, seconds=None)
+    text = attachment.payload["text"]
+    assert "<!channel>" not in text and "<@U1>" not in text and "@\u2060someone" in text
+    assert "<https://evil.example/x>" in text and "good.example" not in text
 
 
 def _long_reasoning(target: int) -> str:

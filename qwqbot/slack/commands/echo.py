@@ -11,8 +11,8 @@ than the room it is shown in says that it was shortened, and where the rest is.
 
 from __future__ import annotations
 
-from qwqbot.slack.inert import inert
-from qwqbot.slacktext import unescape
+from qwqbot.slack.inert import Audience, inert
+from qwqbot.slacktext import mentioned_ids, unescape
 
 #: Slack's longest entity (``&amp;``): a cut within this many characters after an "&"
 #: could leave half of one.
@@ -26,8 +26,11 @@ def model_reads_all(text: str) -> str:
 
 def echo(text: str, limit: int, *, rest: str) -> str:
     """``text`` (Slack-escaped mrkdwn) made inert, in at most ``limit`` characters; when it
-    does not fit, it ends with "… (shortened here; ``rest``)"."""
-    shown = inert(text)
+    does not fit, it ends with "… (shortened here; ``rest``)".
+
+    The people the author mentioned stay mentioned (they would be notified had the author
+    posted it); broadcasts, groups and disguised links do not survive."""
+    shown = inert(text, Audience(frozenset(mentioned_ids([text]))))
     if len(shown) <= limit:
         return shown
     mark = f"… _(shortened here; {rest})_"
