@@ -2,7 +2,9 @@
 
 Slack sends one user post that mentions the bot twice (``app_mention`` and ``message``,
 different event ids, same channel + ts), echoes the bot's own posts back as ``message``
-events, and reports edits and deletions as message subtypes (slack-platform.md).
+events, and reports edits and deletions as message subtypes
+(https://docs.slack.dev/reference/events/message,
+https://docs.slack.dev/reference/events/app_mention).
 """
 
 from __future__ import annotations

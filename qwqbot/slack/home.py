@@ -1,7 +1,8 @@
 """The App Home tab: what qwqbot is, how to use it, your usage, your channels' digests, and (admins) the
 workspace. Pure: data in, a ``views.publish`` view out; the listener gathers the data.
 
-Slack limits respected here (shared/reference/slack-platform.md, "Message size limits"): a Home view holds
+Slack limits respected here (https://docs.slack.dev/surfaces/app-home,
+https://docs.slack.dev/reference/block-kit/blocks): a Home view holds
 at most 100 blocks, a section's text at most 3,000 characters, a header's at most 150. Long lists (digests,
 access rules, top users) are capped and end with "…and N more".
 """

@@ -2,8 +2,9 @@
 
 Models write CommonMark/GFM; Slack's mrkdwn is a different, smaller language (``*bold*``, ``_italic_``,
 ``~strike~``, ``<url|text>``, no headings/lists/tables, and only ``&``, ``<``, ``>`` escaped). Sending
-Markdown raw is the most common complaint about LLM bots in Slack (peers.md, complaint 5), so every answer
-goes through :func:`to_mrkdwn`, which walks markdown-it-py's syntax tree rather than patching raw text with
+Markdown raw is a common complaint about LLM bots in Slack (e.g. ChatGPT-in-Slack's issue tracker), so
+every mrkdwn surface (the reasoning attachment, plain-text fallbacks) goes through :func:`to_mrkdwn`,
+which walks markdown-it-py's syntax tree rather than patching raw text with
 regexes: the parser already knows which ``*`` is emphasis and which is a literal or inside code.
 
 :func:`split_message` then cuts the result into pieces that fit Slack's per-block limits (section text

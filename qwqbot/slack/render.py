@@ -1,8 +1,9 @@
 """Slack payloads for answers, reasoning, progress and errors: plain dicts, no Slack client.
 
 Every function returns keyword arguments ready for ``chat.postMessage`` / ``chat.update`` (``text``,
-``blocks``, ``attachments``). Limits come from Slack (shared/reference/slack-platform.md, "Message size
-limits"); each constant below names the one it respects.
+``blocks``, ``attachments``). Limits come from Slack's docs (https://docs.slack.dev/reference/block-kit/blocks,
+https://docs.slack.dev/messaging/formatting-message-text#when-to-use-attachments); each constant below
+names the one it respects. Answers themselves are markdown blocks (``answer_blocks.py``).
 """
 
 from __future__ import annotations

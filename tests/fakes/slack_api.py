@@ -131,7 +131,8 @@ __all__ = ["Call", "FakeFile", "FakeSlack", "LimitedCall", "SlackApiFault"]
 JSON: TypeAlias = dict[str, Any]
 _T = TypeVar("_T")
 
-# Limits Slack enforces (docs + shared/reference/slack-platform.md).
+# Limits Slack enforces (https://docs.slack.dev/reference/block-kit/blocks,
+# https://docs.slack.dev/reference/methods/chat.postMessage#truncating).
 MAX_TEXT = 40_000
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3_000
