@@ -35,6 +35,7 @@ from qwqbot.config import Settings
 from qwqbot.errors import QwqbotError
 from qwqbot.model.client import ModelClient
 from qwqbot.slack.app import build_app, make_client, make_raw_client
+from qwqbot.slack.http_limits import body_deadline, runner_limits
 from qwqbot.slack.identity import authenticate
 from qwqbot.slack.services import Services, build_services
 from qwqbot.store import open_store
@@ -145,10 +146,11 @@ class Bot:
         assert self.settings.slack_signing_secret is not None
         self._verifier = SignatureVerifier(self.settings.slack_signing_secret.get())
         self._dispatches: set[asyncio.Task[Any]] = set()
-        web_app = web.Application()
+        # Time limits for slow and idle clients: see http_limits.
+        web_app = web.Application(middlewares=[body_deadline])
         web_app.router.add_post("/slack/events", self._handle_slack)
         web_app.router.add_get("/healthz", self._healthz)
-        self._runner = web.AppRunner(web_app, access_log=None)
+        self._runner = web.AppRunner(web_app, access_log=None, **runner_limits())
         await self._runner.setup()
         await web.TCPSite(self._runner, host="0.0.0.0", port=self.port).start()
         log.info("qwqbot running as @%s in HTTP mode on port %d (POST /slack/events)",
