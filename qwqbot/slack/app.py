@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -18,6 +19,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from qwqbot.config import Settings
+from qwqbot.slack.identity import BotIdentity
 from qwqbot.slack.listeners import register_all
 from qwqbot.slack.services import Services
 from qwqbot.store import Store
@@ -58,7 +60,18 @@ def make_raw_client(settings: Settings, session: aiohttp.ClientSession | None = 
 def build_app(services: Services) -> AsyncApp:
     settings, client, store = services.settings, services.client, services.store
     app = AsyncApp(
-        client=client,
+        # Bolt's default single-workspace authorization calls auth.test on every request
+        # until its first call returns, so a burst at start made one call per event
+        # (slack_bolt/middleware/authorization/async_single_team_authorization.py). The bot
+        # already has that result from its start-up auth.test: ``authorize`` hands it over
+        # (Bolt's public hook, https://docs.slack.dev/tools/bolt-python/concepts/authorization/),
+        # at the cost of one AuthorizeResult per request and no Web API call. Setting the
+        # single-team middleware's private ``auth_test_result`` would do the same but breaks
+        # silently when Bolt renames it. Bolt warns that ``token`` is ignored when both are
+        # given, so the app's client is a tokenless copy of ours (Bolt builds a client per
+        # request from it, with the token ``authorize`` returns).
+        client=_tokenless(client),
+        authorize=_authorize(services.identity, client.token),
         signing_secret=settings.slack_signing_secret.get()
         if settings.slack_signing_secret else None,
         # Not Bolt's check: in HTTP mode server.py verifies every request before Bolt sees it,
@@ -71,6 +84,24 @@ def build_app(services: Services) -> AsyncApp:
     app.middleware(_dedupe(store))
     register_all(app, services)
     return app
+
+
+def _tokenless(client: AsyncWebClient) -> AsyncWebClient:
+    return AsyncWebClient(token=None, base_url=client.base_url, timeout=client.timeout,
+                          session=client.session, logger=client.logger,
+                          retry_handlers=client.retry_handlers)
+
+
+def _authorize(identity: BotIdentity, token: str | None) -> Any:
+    result = AuthorizeResult(enterprise_id=identity.enterprise_id, team_id=identity.team_id,
+                             url=identity.url, bot_user_id=identity.user_id,
+                             bot_id=identity.bot_id, bot_token=token, bot_scopes=identity.scopes)
+
+    async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        """One workspace, one bot token: every request gets the start-up result."""
+        return result
+
+    return authorize
 
 
 def _dedupe(store: Store) -> Any:

@@ -1,7 +1,8 @@
 """Who the bot is in this workspace, from ``auth.test`` at start.
 
 A bad token stops the bot with one clear line at start rather than at the first mention
-(https://docs.slack.dev/reference/methods/auth.test).
+(https://docs.slack.dev/reference/methods/auth.test). The result is also what Bolt's
+authorization is given (``slack.app``), so no request ever calls auth.test again.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ class BotIdentity:
     team_id: str
     name: str = "qwqbot"
     url: str = "https://slack.com/"  # the workspace's address, for permalinks
+    enterprise_id: str | None = None  # Enterprise Grid org, when there is one
+    #: the token's scopes, as auth.test's X-OAuth-Scopes header lists them
+    scopes: str | None = None
 
 
 async def authenticate(client: AsyncWebClient, api_url: str) -> BotIdentity:
@@ -37,4 +41,7 @@ async def authenticate(client: AsyncWebClient, api_url: str) -> BotIdentity:
     return BotIdentity(user_id=str(auth["user_id"]), bot_id=str(auth.get("bot_id") or ""),
                        team_id=str(auth.get("team_id") or ""),
                        name=str(auth.get("user") or "qwqbot"),
-                       url=str(auth.get("url") or "https://slack.com/"))
+                       url=str(auth.get("url") or "https://slack.com/"),
+                       enterprise_id=auth.get("enterprise_id") or None,
+                       scopes=auth.headers.get("x-oauth-scopes") or auth.headers.get(
+                           "X-OAuth-Scopes"))

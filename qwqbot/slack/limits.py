@@ -57,6 +57,8 @@ PER_MINUTE: dict[str, int] = {
     "views.publish": 90,         # Tier 4
     "files.getUploadURLExternal": 90,    # Tier 4
     "files.completeUploadExternal": 90,  # Tier 4
+    "users.info": 90,            # Tier 4
+    "conversations.info": 45,    # Tier 3
 }
 #: Method -> calls per minute per channel. assistant.threads.setStatus is "special" and
 #: Slack gives no figure; Slack's own java-slack-sdk counts it as 60 a minute per channel

@@ -132,8 +132,11 @@ class Bot:
             self._socket = AsyncSocketModeHandler(self.app, settings.slack_app_token.get())
             # The SDK's connect logs a bad app token and retries forever: ask for a
             # connection URL first so a wrong token stops the start with a clear line.
+            # The URL is handed to the client, whose connect() uses ``wss_uri`` when set
+            # (slack_sdk/socket_mode/aiohttp/__init__.py), so apps.connections.open is
+            # called once, not once here and again there.
             try:
-                await self._socket.client.issue_new_wss_url()
+                self._socket.client.wss_uri = await self._socket.client.issue_new_wss_url()
             except SlackApiError as exc:
                 raise QwqbotError(
                     f"Slack rejected SLACK_APP_TOKEN ({exc.response.get('error')}).",

@@ -65,10 +65,10 @@ def build_services(settings: Settings, *, store: Store, client: AsyncWebClient,
     scheduler's clock (tests)."""
     controls = ControlStore(store)
     digests = DigestStore(store)
-    people = People(store, client)
-    channels = Channels(client)
-    policy = Policy(settings, store, controls)
     limits = Limits(per_minute={"chat.update": settings.update_budget_per_minute})
+    people = People(store, client, limits=limits)
+    channels = Channels(client, limits=limits)
+    policy = Policy(settings, store, controls)
     calls = Calls(raw_client, limits, give_up_after=settings.slack_patience)
     context = ContextBuilder(settings=settings, store=store, client=client, people=people,
                              bot_user_id=identity.user_id, bot_id=identity.bot_id,

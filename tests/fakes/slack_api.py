@@ -423,6 +423,9 @@ class FakeSlack(ThreadedServer):
 
         # Observable state (read freely; mutate through the methods).
         self.calls: list[Call] = []
+        #: Web API method -> most calls of it in flight at once (answered or not yet)
+        self.peak_in_flight: dict[str, int] = {}
+        self._in_flight: dict[str, int] = {}
         self.responses: dict[str, list[JSON]] = collections.defaultdict(list)
         self.ephemerals: list[JSON] = []
         self.views: dict[str, JSON] = {}
@@ -1773,9 +1776,18 @@ class FakeSlack(ThreadedServer):
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
+        method = request.match_info.get("method")
+        if method is not None:
+            with self._lock:
+                self._in_flight[method] = self._in_flight.get(method, 0) + 1
+                self.peak_in_flight[method] = max(self.peak_in_flight.get(method, 0),
+                                                  self._in_flight[method])
         try:
             return await handler(request)
         finally:
+            if method is not None:
+                with self._lock:
+                    self._in_flight[method] -= 1
             if task is not None:
                 self._tasks.discard(task)
 

@@ -49,3 +49,14 @@ async def test_wrong_app_token_fails_fast(slack, model_server, tmp_path):
               mode="socket", port=0)
     with pytest.raises(QwqbotError, match=r"Slack rejected SLACK_APP_TOKEN \(invalid_auth\)"):
         await bot.start()
+
+
+async def test_socket_mode_start_opens_one_connection(slack, model_server, tmp_path):
+    bot = Bot(settings_for(slack, model_server, tmp_path), mode="socket", port=0)
+    await bot.start()
+    try:
+        await slack.wait_socket()
+    finally:
+        await bot.stop()
+    assert len(slack.calls_to("apps.connections.open")) == 1
+    assert slack.calls_to("auth.test") and len(slack.calls_to("auth.test")) == 1
