@@ -35,6 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from qwqbot.config import load_settings
 from qwqbot.conversation import Prompt
+from qwqbot.slack.channels import Channels
 from qwqbot.slack.context import ContextBuilder
 from qwqbot.slack.people import People
 from qwqbot.slack.server import freeze_startup_heap
@@ -484,7 +485,7 @@ async def run(args: argparse.Namespace, db_path: Path) -> dict[str, Any]:
         data, seconds = build(store, args.messages, args.thread, events, rng)
         slack = OfflineSlack({c: f"channel-{i}" for i, c in enumerate(data.channels)})
         client = cast(AsyncWebClient, slack)
-        builder = ContextBuilder(settings=settings, store=store, client=client,
+        builder = ContextBuilder(settings=settings, store=store, channels=Channels(client),
                                  people=People(store, client), bot_user_id=BOT_USER_ID, bot_id=BOT_ID,
                                  bot_name=BOT_NAME)
         freeze_startup_heap()  # as `qwqbot run` does once it has started

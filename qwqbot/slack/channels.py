@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from qwqbot.slack.limits import Limits
-from qwqbot.slack.people import Lookup, NoRoom
+from qwqbot.slack.lookup import Lookup, NoRoom
 
 log = logging.getLogger(__name__)
 TTL = 600.0

@@ -8,9 +8,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.web.async_client import AsyncWebClient
-
 from qwqbot.config import Settings
 from qwqbot.conversation import (
     TURN_FRAMING_TOKENS,
@@ -23,6 +20,7 @@ from qwqbot.conversation import (
 )
 from qwqbot.formatting import find_zone
 from qwqbot.policy import Policy
+from qwqbot.slack.channels import Channels
 from qwqbot.slack.people import People
 from qwqbot.slacktext import author_name, mentioned_ids
 from qwqbot.store import Store
@@ -51,18 +49,17 @@ class _Enough:
 
 
 class ContextBuilder:
-    def __init__(self, *, settings: Settings, store: Store, client: AsyncWebClient,
+    def __init__(self, *, settings: Settings, store: Store, channels: Channels,
                  people: People, bot_user_id: str, bot_id: str, bot_name: str,
                  policy: Policy | None = None) -> None:
         self.settings = settings
         self.store = store
-        self.client = client
+        self.channels = channels
         self.people = people
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.bot_name = bot_name
         self.policy = policy
-        self._places: dict[str, Place] = {}
 
     async def for_thread(self, channel: str, thread_ts: str, request_ts: str,
                          asker: str) -> Prompt:
@@ -117,18 +114,11 @@ class ContextBuilder:
         return datetime.now(find_zone(row.get("tz") if row else None)).date()
 
     async def _place(self, channel: str, user_name: str | None) -> Place:
-        if channel not in self._places:
-            try:
-                info = (await self.client.conversations_info(channel=channel)).get("channel") or {}
-            except (SlackApiError, SlackClientError):
-                info = {"is_im": channel.startswith("D")}
-            if info.get("is_im"):
-                place = Place("dm")
-            elif info.get("is_mpim"):
-                place = Place("group_dm")
-            else:
-                place = Place("private_channel" if info.get("is_private") else "channel",
-                              name=info.get("name"))
-            self._places[channel] = place
-        place = self._places[channel]
-        return Place("dm", with_user=user_name) if place.kind == "dm" else place
+        # Channels caches conversations.info and asks once per channel while in flight.
+        info = await self.channels.info(channel) or {"is_im": channel.startswith("D")}
+        if info.get("is_im"):
+            return Place("dm", with_user=user_name)
+        if info.get("is_mpim"):
+            return Place("group_dm")
+        return Place("private_channel" if info.get("is_private") else "channel",
+                     name=info.get("name"))

@@ -3,70 +3,25 @@
 users.info is Tier 4 (https://docs.slack.dev/reference/methods/users.info) and a thread
 names the same few people over and over: names are read from the store, fetched only when
 missing or older than a day. A burst of mentions, or one message naming a thousand people,
-must not become a thousand calls at once: ``Lookup`` asks once per key while a call is in
-flight, a few at a time, each within the method's planned rate (``slack.limits``).
+must not become a thousand calls at once: ``slack.lookup.Lookup`` asks once per key while
+a call is in flight, a few at a time, each within the method's planned rate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Generic, TypeVar
+from collections.abc import Iterable
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from qwqbot.slack.limits import Limits, Priority
+from qwqbot.slack.limits import Limits
+from qwqbot.slack.lookup import Lookup, NoRoom
 from qwqbot.store import Store
 
 log = logging.getLogger(__name__)
 MAX_AGE = 24 * 3600
-#: Lookups of one method in flight at once.
-LOOKUP_SLOTS = 8
-#: Seconds a lookup waits for room in its rate limit before the caller does without it.
-LOOKUP_PATIENCE = 20.0
-
-T = TypeVar("T")
-
-
-class NoRoom(Exception):
-    """A lookup found no room in its rate limit within its patience."""
-
-
-class Lookup(Generic[T]):
-    """Calls of one read-only Web API method: one call per key while it is in flight (later
-    callers share its result), at most ``slots`` at once, each taking room from ``limits``
-    first (``NoRoom`` when there is none within ``patience`` seconds)."""
-
-    def __init__(self, method: str, limits: Limits | None, *, slots: int = LOOKUP_SLOTS,
-                 patience: float = LOOKUP_PATIENCE) -> None:
-        self.method = method
-        self.limits = limits
-        self.patience = patience
-        self._slots = asyncio.Semaphore(slots)
-        self._in_flight: dict[str, asyncio.Task[T]] = {}
-
-    async def run(self, key: str, call: Callable[[], Awaitable[T]]) -> T:
-        task = self._in_flight.get(key)
-        if task is None:
-            task = asyncio.ensure_future(self._bounded(call))
-            self._in_flight[key] = task
-            task.add_done_callback(lambda _: self._in_flight.pop(key, None))
-        # shielded: one caller giving up does not cancel the call the others wait on
-        return await asyncio.shield(task)
-
-    async def _bounded(self, call: Callable[[], Awaitable[T]]) -> T:
-        async with self._slots:
-            if self.limits is not None:
-                try:
-                    await self.limits.acquire(self.method, None, Priority.BACKGROUND,
-                                              timeout=self.patience)
-                except TimeoutError as exc:
-                    raise NoRoom(self.method) from exc
-            return await call()
-
-
 class People:
     def __init__(self, store: Store, client: AsyncWebClient, *,
                  limits: Limits | None = None) -> None:

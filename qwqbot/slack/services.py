@@ -70,7 +70,7 @@ def build_services(settings: Settings, *, store: Store, client: AsyncWebClient,
     channels = Channels(client, limits=limits)
     policy = Policy(settings, store, controls)
     calls = Calls(raw_client, limits, give_up_after=settings.slack_patience)
-    context = ContextBuilder(settings=settings, store=store, client=client, people=people,
+    context = ContextBuilder(settings=settings, store=store, channels=channels, people=people,
                              bot_user_id=identity.user_id, bot_id=identity.bot_id,
                              bot_name=identity.name, policy=policy)
     answerer = Answerer(

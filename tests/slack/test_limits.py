@@ -85,7 +85,7 @@ def test_posts_draw_on_the_channel_and_the_workspace():
     limits = Limits()
     assert len(limits.gates("chat.postMessage", "C1")) == 2
     assert len(limits.gates("chat.update", "C1")) == 1
-    assert limits.gates("users.info", None) == []
+    assert limits.gates("users.list", None) == []
 
 
 def test_a_refused_post_pauses_only_its_channel():

@@ -11,7 +11,7 @@ import pytest
 from qwqbot.slack import limits as limits_module
 from qwqbot.slack.channels import Channels
 from qwqbot.slack.limits import Limits
-from qwqbot.slack.people import LOOKUP_SLOTS
+from qwqbot.slack.lookup import LOOKUP_SLOTS
 from tests.fakes.model_server import think_stream
 from tests.slack.harness import BOT, Harness
 
@@ -34,6 +34,9 @@ async def test_a_burst_of_mentions_calls_auth_test_never_and_users_info_once_eac
     looked_up = Counter(c.params["user"] for c in slack.calls_to("users.info"))
     assert set(users) <= set(looked_up)
     assert max(looked_up.values()) == 1, looked_up.most_common(3)
+    # the prompt's place, the status and the stream share one conversations.info each
+    places = Counter(c.params["channel"] for c in slack.calls_to("conversations.info"))
+    assert places == Counter({f"CB{c}": 1 for c in range(5)}), places
 
 
 async def test_one_message_naming_300_people_looks_them_up_8_at_a_time(
