@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from httpx_sse import EventSource
 
 from qwqbot.config import Settings
 from qwqbot.errors import (
@@ -30,8 +29,10 @@ from qwqbot.errors import (
     ModelTimeoutError,
 )
 from qwqbot.model.errors_map import error_for_status, parse_retry_after, server_message
-from qwqbot.model.events import Completion, ModelEvent, Usage
+from qwqbot.model.events import Completion, Finish, ModelEvent, Usage
+from qwqbot.model.limits import ERROR_BODY_CAP, CharBudget, LimitExceeded, ResponseLimits
 from qwqbot.model.reasoning import ReasoningSplitter
+from qwqbot.model.sse import aiter_data
 
 log = logging.getLogger(__name__)
 
@@ -213,18 +214,26 @@ class ModelClient:
 
     async def list_models(self) -> list[str]:
         """Model ids the server offers (``GET /models``); used by ``qwqbot check``."""
+        request = self._http.build_request("GET", f"{self.base_url}/models")
         try:
-            resp = await self._http.get(f"{self.base_url}/models")
+            resp = await self._http.send(request, stream=True)
         except httpx.TimeoutException as exc:
             raise self._timeout_error(exc) from exc
         except httpx.LocalProtocolError:
             raise self._unreachable() from None  # its text can quote the key: see _attempt
         except httpx.TransportError as exc:
             raise self._unreachable() from exc
-        if resp.status_code != 200:
-            raise self._status_error(resp.status_code, resp.content, resp.headers)
         try:
-            data = resp.json().get("data", [])
+            if resp.status_code != 200:
+                raise self._status_error(resp.status_code, await self._read_error_body(resp),
+                                         resp.headers)
+            raw = await _read_capped(resp, _MODEL_LIST_CAP)
+        finally:
+            await resp.aclose()
+        try:
+            if raw is None:
+                raise ValueError("model list too large")
+            data = json.loads(raw).get("data", [])
             return [str(m.get("id")) for m in data if isinstance(m, dict)]
         except (ValueError, AttributeError) as exc:
             raise ModelProtocolError(
@@ -252,28 +261,31 @@ class ModelClient:
             raise self._unreachable() from None
         except httpx.TransportError as exc:
             raise self._unreachable() from exc
+        limits = ResponseLimits.for_max_tokens(int(body.get("max_tokens") or 0))
         try:
             if response.status_code != 200:
-                content = await self._read_body(response)
+                content = await self._read_error_body(response)
                 raise self._status_error(response.status_code, content, response.headers)
             ctype = response.headers.get("content-type", "")
             if "text/event-stream" in ctype:
-                async for event in self._sse_events(response, deadline):
+                async for event in self._sse_events(response, deadline, limits):
                     yield event
             else:
                 # Servers that ignore ``stream: true`` (or a non-streamed request) answer JSON.
-                for event in self._json_events(await self._read_body(response)):
+                for event in await self._json_answer(response, limits):
                     yield event
         finally:
+            # Closing an unread body drops the connection: nothing more of it is read.
             await response.aclose()
 
     async def _sse_events(self, response: httpx.Response, deadline: float,
-                          ) -> AsyncIterator[ModelEvent]:
+                          limits: ResponseLimits) -> AsyncIterator[ModelEvent]:
         loop = asyncio.get_running_loop()
         splitter = ReasoningSplitter()
+        budget = CharBudget(limits.chars)
         finish_reason: str | None = None
         finished = done = False
-        events = EventSource(response).aiter_sse()
+        events = aiter_data(response, limits)
         try:
             while True:
                 remaining = deadline - loop.time()
@@ -281,8 +293,12 @@ class ModelClient:
                     raise self._overall_timeout()
                 idle = min(self.timeouts.idle, remaining)
                 try:
-                    sse = await asyncio.wait_for(anext(events), timeout=idle)
+                    data = await asyncio.wait_for(anext(events), timeout=idle)
                 except StopAsyncIteration:
+                    break
+                except LimitExceeded as exc:
+                    _log_ceiling(exc.what, limits)
+                    finish_reason, finished = "length", True
                     break
                 except TimeoutError as exc:
                     if idle < self.timeouts.idle:
@@ -294,20 +310,25 @@ class ModelClient:
                     raise ModelConnectionError(
                         "The connection to the model server broke off before the answer was "
                         "complete.", hint="Try again.") from exc
-                if sse.data.strip() == "[DONE]":
+                if data.strip() == "[DONE]":
                     done = True
                     break
-                if not sse.data.strip():
+                if not data.strip():
                     continue
-                chunk = self._parse_chunk(sse.data)
+                chunk = self._parse_chunk(data)
                 if "error" in chunk:
                     # OpenRouter-style error reported inside a 200 stream
                     err = chunk["error"]
                     code = err.get("code") if isinstance(err, dict) else None
                     raise self._status_error(code if isinstance(code, int) else 502,
                                              json.dumps(chunk), {})
-                for event in self._chunk_events(chunk, splitter):
+                for event in budget.take(self._chunk_events(chunk, splitter)):
                     yield event
+                if budget.exhausted:
+                    # Counted as a cut-off, like finish_reason "length": the user is told.
+                    _log_ceiling("characters", limits)
+                    finish_reason, finished = "length", True
+                    break
                 for choice in chunk.get("choices") or []:
                     if isinstance(choice, dict) and choice.get("finish_reason"):
                         finish_reason = choice["finish_reason"]
@@ -318,7 +339,7 @@ class ModelClient:
             raise ModelConnectionError(
                 "The model's answer stopped before it was finished (the stream ended early).",
                 hint="Try again.")
-        for event in splitter.finish(finish_reason):
+        for event in budget.take(splitter.finish(finish_reason)):
             yield event
 
     def _chunk_events(self, chunk: dict[str, Any], splitter: ReasoningSplitter,
@@ -328,6 +349,24 @@ class ModelClient:
             if isinstance(choice, dict):
                 events += splitter.feed(choice.get("delta"))
         return events + _usage_events(chunk)
+
+    async def _json_answer(self, response: httpx.Response, limits: ResponseLimits,
+                           ) -> list[ModelEvent]:
+        """The events of a non-streamed answer, read up to the ceiling; a larger one is
+        reported as cut off (its JSON cannot be parsed half-read)."""
+        try:
+            raw = await _read_capped(response, limits.event_bytes)
+        except httpx.HTTPError:
+            raw = b""
+        if raw is None:
+            _log_ceiling("answer bytes", limits)
+            return [Finish("length")]
+        budget = CharBudget(limits.chars)
+        events = budget.take(self._json_events(raw))
+        if budget.exhausted:
+            _log_ceiling("characters", limits)
+            events = [e for e in events if not isinstance(e, Finish)] + [Finish("length")]
+        return events
 
     def _json_events(self, raw: bytes) -> list[ModelEvent]:
         """A whole ``chat.completion``: asked for (``stream=False``), or sent by a server that
@@ -359,11 +398,13 @@ class ModelClient:
             f"({server_message(data, secret=self._api_key)[:60]!r}).",
             hint="Check AIML_API_BASE_URL points at an OpenAI-compatible API; try again.")
 
-    async def _read_body(self, response: httpx.Response) -> bytes:
+    async def _read_error_body(self, response: httpx.Response) -> bytes:
+        """At most ERROR_BODY_CAP bytes of an error body: only 200 characters are shown."""
         try:
-            return await response.aread()
+            raw = await _read_capped(response, ERROR_BODY_CAP, truncate=True)
         except httpx.HTTPError:
             return b""
+        return raw or b""
 
     def _status_error(self, status: int, body: bytes | str, headers: Any) -> ModelError:
         retry_after = parse_retry_after(headers.get("retry-after") if headers else None)
@@ -393,6 +434,28 @@ class ModelClient:
         return ModelTimeoutError(
             f"The answer took longer than the {_duration(self.timeouts.total)} limit.",
             hint="Ask a narrower question, or raise QWQBOT_TOTAL_TIMEOUT.")
+
+
+#: a model list is small; a server answering megabytes to GET /models is not one
+_MODEL_LIST_CAP = 4 * 1024 * 1024
+
+
+async def _read_capped(response: httpx.Response, cap: int, *, truncate: bool = False,
+                       ) -> bytes | None:
+    """The body of a streamed ``response`` if it is at most ``cap`` bytes; past that, stop
+    reading and return None (or, with ``truncate``, the first ``cap`` bytes)."""
+    buf = bytearray()
+    async for chunk in response.aiter_bytes():
+        buf += chunk
+        if len(buf) > cap:
+            return bytes(buf[:cap]) if truncate else None
+    return bytes(buf)
+
+
+def _log_ceiling(what: str, limits: ResponseLimits) -> None:
+    log.warning("model server sent more than the ceiling (%s; %d characters, %d events, "
+                "%d bytes allowed): stopped reading, answer reported as cut off", what,
+                limits.chars, limits.events, limits.stream_bytes)
 
 
 def _usage_events(body: dict[str, Any]) -> list[ModelEvent]:

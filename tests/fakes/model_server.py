@@ -41,6 +41,11 @@ Behaviour of each script kind on the wire:
   then a *transport error*: httpx raises ``httpx.RemoteProtocolError``
   ("peer closed connection without sending complete message body: incomplete
   chunked read") while iterating the body.
+* ``endless``: 200 SSE; the same frame over and over (a part as a chunk, or raw bytes
+  written verbatim) until the client goes away or ``max_bytes`` have been written - a
+  server that ignores ``max_tokens``.  ``FakeModelServer.bytes_sent`` counts its bytes.
+* ``huge_error``: the given status with a chunked ``text/plain`` body of ``size`` bytes,
+  written until the client goes away; also counted in ``bytes_sent``.
 * ``slow_headers``: sleeps ``seconds`` before doing anything (no status line or
   headers are sent meanwhile), then plays ``then``.
 
@@ -74,10 +79,12 @@ from tests.fakes.threaded import ThreadedServer
 __all__ = [
     "Completion",
     "Drop",
+    "Endless",
     "Error",
     "FakeModelServer",
     "Garbled",
     "Hang",
+    "HugeError",
     "Part",
     "RecordedRequest",
     "Script",
@@ -85,9 +92,11 @@ __all__ = [
     "Stream",
     "completion",
     "drop",
+    "endless",
     "error",
     "garbled",
     "hang",
+    "huge_error",
     "script_from_dict",
     "slow_headers",
     "stream",
@@ -150,7 +159,23 @@ class SlowHeaders:
     then: Script
 
 
-Script: TypeAlias = Stream | Completion | Error | Garbled | Hang | Drop | SlowHeaders
+@dataclass(frozen=True)
+class Endless:
+    frame: Part | bytes
+    field: str = "content"
+    max_bytes: int = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class HugeError:
+    status: int
+    size: int
+    text: str = "overloaded "
+
+
+Script: TypeAlias = (
+    Stream | Completion | Error | Garbled | Hang | Drop | SlowHeaders | Endless | HugeError
+)
 
 
 def stream(
@@ -204,6 +229,18 @@ def drop(after_parts: Iterable[Part] = ()) -> Drop:
 def slow_headers(seconds: float, then: Script) -> SlowHeaders:
     """Wait ``seconds`` before sending the status line/headers, then play ``then``."""
     return SlowHeaders(seconds, then)
+
+
+def endless(frame: Part | bytes, *, field: str = "content",
+            max_bytes: int = 512 * 1024 * 1024) -> Endless:
+    """Stream ``frame`` (a part as a chunk; bytes verbatim) until the client leaves; never a
+    finish chunk.  ``max_bytes`` only keeps a client that never stops from running forever."""
+    return Endless(frame, field, max_bytes)
+
+
+def huge_error(status: int, size: int, text: str = "overloaded ") -> HugeError:
+    """``status`` with a ``size``-byte text body (``text`` repeated), streamed in chunks."""
+    return HugeError(status, size, text)
 
 
 def think_stream(
@@ -262,6 +299,13 @@ def script_from_dict(d: Mapping[str, Any]) -> Script:
         return hang(_parts_from_json(args.pop("after_parts", [])), float(args.pop("seconds", 3600.0)))
     if kind == "drop":
         return drop(_parts_from_json(args.pop("after_parts", [])))
+    if kind == "endless":
+        frame = args.pop("frame")
+        if not isinstance(frame, (str, dict)):
+            raise ValueError(f"an endless frame must be a string or an object, got {frame!r}")
+        return endless(frame, **args)
+    if kind == "huge_error":
+        return huge_error(int(args.pop("status")), int(args.pop("size")), **args)
     if kind == "slow_headers":
         return slow_headers(float(args.pop("seconds")), script_from_dict(args.pop("then")))
     raise ValueError(f"unknown script kind {kind!r}")
@@ -342,6 +386,8 @@ class FakeModelServer(ThreadedServer):
         self.model = model
         self.default: Script | None = None
         self.requests: list[RecordedRequest] = []
+        #: bytes written by endless and huge_error scripts so far
+        self.bytes_sent = 0
         self._queue: collections.deque[Script] = collections.deque()
         self._lock = threading.Lock()
         super().__init__()
@@ -544,7 +590,43 @@ class FakeModelServer(ThreadedServer):
             if transport is not None:
                 transport.close()
             return resp
+        if isinstance(script, Endless):
+            return await self._endless_response(request, req, script)
+        if isinstance(script, HugeError):
+            return await self._huge_error_response(request, script)
         raise TypeError(f"not a script: {script!r}")
+
+    async def _endless_response(self, request: web.Request, req: dict[str, Any],
+                                script: Endless) -> web.StreamResponse:
+        chunker = _Chunker(self.model, req)
+        resp = await self._start_sse(request)
+        frame = (script.frame if isinstance(script.frame, bytes)
+                 else chunker.delta(script.frame, script.field))
+        written = 0
+        while written < script.max_bytes:
+            await resp.write(frame)  # raises ConnectionError once the client has gone
+            written += len(frame)
+            with self._lock:
+                self.bytes_sent += len(frame)
+        await resp.write_eof()
+        return resp
+
+    async def _huge_error_response(self, request: web.Request,
+                                   script: HugeError) -> web.StreamResponse:
+        resp = web.StreamResponse(status=script.status,
+                                  headers={"Content-Type": "text/plain; charset=utf-8"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        piece = (script.text * (16384 // len(script.text) + 1)).encode()[:16384]
+        left = script.size
+        while left > 0:
+            chunk = piece[:left]
+            await resp.write(chunk)
+            left -= len(chunk)
+            with self._lock:
+                self.bytes_sent += len(chunk)
+        await resp.write_eof()
+        return resp
 
     @staticmethod
     async def _start_sse(request: web.Request) -> web.StreamResponse:
