@@ -46,7 +46,6 @@ class ResponseLimits:
     """bytes of an SSE body read"""
     event_bytes: int
     """bytes of one SSE event (or one non-streamed JSON answer)"""
-    error_bytes: int = ERROR_BODY_CAP
 
     @classmethod
     def for_max_tokens(cls, max_tokens: int) -> ResponseLimits:

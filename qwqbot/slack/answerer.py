@@ -145,10 +145,11 @@ class Answerer:
         thread's authors and everyone they mention (not the bot's own posts: the model wrote
         them), or only the asker of a private question. Anyone else is shown by name."""
         people = {asker}
-        for row in self.store.thread_messages(channel, thread_ts) if thread_ts else []:
-            if row["user_id"] != self.identity.user_id and not (
-                    row["bot_id"] and row["bot_id"] == self.identity.bot_id):
-                people |= {row["user_id"], *mentioned_ids([row["text"] or ""])} - {None}
+        if thread_ts:
+            authors, mentioning = self.store.thread_voices(
+                channel, thread_ts, bot_user_id=self.identity.user_id,
+                bot_id=self.identity.bot_id)
+            people |= authors | mentioned_ids(mentioning)
         return Audience(frozenset(people), names=self._known_name)
 
     def _known_name(self, user_id: str) -> str | None:

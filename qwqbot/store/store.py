@@ -131,6 +131,22 @@ class Store:
             [channel_id, thread_ts],
         ))
 
+    def thread_voices(self, channel_id: str, thread_ts: str, *, bot_user_id: str,
+                      bot_id: str) -> tuple[set[str], list[str]]:
+        """Who wrote in a thread, the bot aside, and those of their texts that mention
+        someone: what deciding whom an answer may notify needs, and no more of the rows."""
+        authors: set[str] = set()
+        mentioning: list[str] = []
+        for user_id, text in self.db.execute(
+                "SELECT user_id, CASE WHEN instr(text, '<@') > 0 THEN text END FROM messages"
+                " WHERE channel_id = ? AND thread_ts = ? AND deleted = 0 AND user_id IS NOT NULL"
+                " AND user_id != ? AND (bot_id IS NULL OR bot_id != ?)",
+                [channel_id, thread_ts, bot_user_id, bot_id]):
+            authors.add(str(user_id))
+            if text:
+                mentioning.append(str(text))
+        return authors, mentioning
+
     def thread_window(self, channel_id: str, thread_ts: str, up_to_ts: str, *,
                       enough: Callable[[dict[str, Any]], bool]) -> tuple[list[dict[str, Any]], int]:
         """The thread's first message and its newest ones up to ``up_to_ts``, in order, read

@@ -268,3 +268,17 @@ def test_forget_user_erases_the_digests_of_periods_they_posted_in_and_only_those
     assert texts == {"digest c1-day2", "digest c2-day1", "theirs"}
     assert controls.forget_user("U1")["digests"] == 0  # nothing left to erase
     store.close()
+
+
+def test_thread_voices_are_its_people_and_their_mentioning_texts(tmp_path: Path):
+    store = open_store(tmp_path / "v.db")
+    rows = [("1.0", "U1", "hi <@U9>", None), ("1.1", "U2", "plain", None),
+            ("1.2", "UBOT", "<@U7> from the bot", "B1"), ("1.3", "U3", "gone <@U8>", None)]
+    for ts, user, text, bot_id in rows:
+        store.save_message(channel_id="C1", ts=ts, thread_ts="1.0", user_id=user, text=text,
+                           is_bot=bot_id is not None, bot_id=bot_id)
+    store.delete_message(channel_id="C1", ts="1.3")
+    authors, mentioning = store.thread_voices("C1", "1.0", bot_user_id="UBOT", bot_id="B1")
+    assert authors == {"U1", "U2"}
+    assert mentioning == ["hi <@U9>"]
+    store.close()
