@@ -8,6 +8,7 @@ attempt, and `list` shows it; the scheduler retries it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -25,10 +26,14 @@ from qwqbot.model.client import Message, ModelClient
 from qwqbot.slacktext import author_name
 from qwqbot.store import Store
 from qwqbot.store.digests import DigestStore
+from qwqbot.store.store import StoreBusy
 
 log = logging.getLogger(__name__)
 #: minutes to wait before each retry of a failed digest
 RETRY_AFTER_MINUTES = (5, 15, 60, 180)
+#: Pauses while a run cannot be claimed because the database takes no writes.
+CLAIM_FIRST_PAUSE_S = 0.5
+CLAIM_LONGEST_PAUSE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,8 @@ class DigestRunner:
         count against (scheduled digests have none)."""
         run_id = None
         if not dry_run:
-            run_id = self.digests.claim_run(channel_id=channel_id, schedule_id=schedule_id,
-                                            period_key=period_key, start=start, end=end)
+            run_id = await self._claim(channel_id=channel_id, schedule_id=schedule_id,
+                                       period_key=period_key, start=start, end=end)
             if run_id is None:
                 log.info("digest %s of %s already taken", period_key, channel_id)
                 return Outcome("taken")
@@ -78,6 +83,17 @@ class DigestRunner:
         except Exception as exc:
             log.exception("digest of %s failed unexpectedly", channel_id)
             return self._failed(run_id, channel_id, exc)
+
+    async def _claim(self, **run: Any) -> int | None:
+        """Claim the run, waiting (without holding the loop) while the database cannot be
+        written: a digest due while an admin holds the database is posted when they let go."""
+        pause = CLAIM_FIRST_PAUSE_S
+        while True:
+            try:
+                return self.digests.claim_run(**run)
+            except StoreBusy:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, CLAIM_LONGEST_PAUSE_S)
 
     async def _run(self, run_id: int | None, channel_id: str, channel_name: str, start: float,
                    end: float, tz: str, title: str, asker: str | None) -> Outcome:

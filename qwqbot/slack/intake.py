@@ -7,14 +7,21 @@ slow may run before Slack has its acknowledgement.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from qwqbot.policy import Policy
 from qwqbot.slack.answerer import Answerer, Job
+from qwqbot.slack.early import EarlyChanges
 from qwqbot.slack.events import Decision, Deleted, Edited, Posted, decide, parse_event
+from qwqbot.slacktext import mentions
 from qwqbot.store import Store
 
 log = logging.getLogger(__name__)
+
+DISK_FULL = (":floppy_disk: The bot's disk is full, so it cannot save this conversation just "
+             "now. It is answering anyway, but may not remember this exchange later; the bot's "
+             "operator has been told.")
 
 
 class Intake:
@@ -26,16 +33,28 @@ class Intake:
         self.bot_user_id = bot_user_id
         #: channels with a digest (shared with the digest command, which edits it)
         self.tracked = tracked
+        self.early = EarlyChanges()
 
     def on_event(self, event: dict[str, Any]) -> None:
         fact = parse_event(event, bot_user_id=self.bot_user_id)
         if isinstance(fact, Edited):
-            self.store.edit_message(channel_id=fact.channel_id, ts=fact.ts, text=fact.text,
-                                    edited_ts=fact.edited_ts)
+            if not self.store.edit_message(channel_id=fact.channel_id, ts=fact.ts,
+                                           text=fact.text, edited_ts=fact.edited_ts):
+                self.early.keep(fact.channel_id, fact.ts, text=fact.text,
+                                edited_ts=fact.edited_ts)
         elif isinstance(fact, Deleted):
-            self.store.delete_message(channel_id=fact.channel_id, ts=fact.ts)
+            if not self.store.delete_message(channel_id=fact.channel_id, ts=fact.ts):
+                self.early.keep(fact.channel_id, fact.ts, text=None)
         elif isinstance(fact, Posted):
-            self._on_post(fact)
+            change = self.early.find(fact.channel_id, fact.ts)
+            if change is None:
+                self._on_post(fact)
+            elif change.text is None:
+                log.info("post %s/%s was deleted before it arrived; not kept or answered",
+                         fact.channel_id, fact.ts)
+            else:
+                self._on_post(replace(fact, text=change.text, mentions_bot=fact.mentions_bot
+                                      and mentions(change.text, self.bot_user_id)))
 
     def _on_post(self, post: Posted) -> None:
         thread_known = self.store.thread(post.channel_id, post.conversation_ts) is not None
@@ -54,6 +73,10 @@ class Intake:
             text=post.text, is_bot=bool(post.bot_id), bot_id=post.bot_id, subtype=post.subtype)
         if decision is not Decision.ANSWER or not self.answerer.accepting:
             return
+        if self.store.journal is not None and self.store.journal.state == "full":
+            # Answered all the same, from memory; the operator's line is the journal's.
+            self.answerer.spawn(self.answerer.notify(
+                post.channel_id, post.user_id or "", DISK_FULL, thread_ts=post.thread_ts))
         assert trigger  # decide() names the trigger of every post it answers
         answer_id = self.store.claim_answer(
             channel_id=post.channel_id, request_ts=post.ts, thread_ts=post.conversation_ts,

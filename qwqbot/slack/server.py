@@ -121,6 +121,8 @@ class Bot:
         jobs = self.services.jobs
         jobs.start()
         await self.scheduler.start()
+        # Started: from now on no write may hold the loop (store/journal.py).
+        self.store.stop_waiting()
         # Retention: stored messages older than QWQBOT_RETENTION_DAYS go, daily and now.
         jobs.add_job(self._prune_job, "interval", hours=24, id="retention",
                      next_run_time=datetime.now(UTC))
@@ -219,7 +221,12 @@ class Bot:
             body=signed.text, query=signed.query, headers=dict(signed.headers)))
 
     async def _healthz(self, _: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "in_flight": self.answerer.in_flight})
+        db = self.store.health()
+        # A deleted database file is the one state a restart mends (the bot writes to a file
+        # no one can open again); a locked or full one mends itself, so it is reported only.
+        ok = db["db"] != "missing"
+        return web.json_response({"ok": ok, "in_flight": self.answerer.in_flight, **db},
+                                 status=200 if ok else 503)
 
     async def _prune_job(self) -> None:
         # A coroutine, so APScheduler runs it on the loop that owns the SQLite connection

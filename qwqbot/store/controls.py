@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qwqbot.store.store import Store
+from qwqbot.store.store import Store, writes_later, writes_now
 
 # A digest run of a period in which the person (the query's one parameter) posted in its channel.
 # Slack ts are TEXT of fixed width ("1700000000.000100"), compared as the prune does.
@@ -30,6 +30,7 @@ class ControlStore:
                                   [channel_id]))
         return rows[0] if rows else {}
 
+    @writes_now
     def set_channel_setting(self, channel_id: str, column: str, value: Any, *, by: str) -> None:
         if column not in SETTING_COLUMNS:
             raise ValueError(column)
@@ -37,6 +38,7 @@ class ControlStore:
             {"channel_id": channel_id, column: value, "updated_by": by,
              "updated_at": self.store.clock()}, pk="channel_id", alter=False)
 
+    @writes_now
     def set_prompt(self, channel_id: str, text: str | None, *, by: str) -> None:
         """The channel's extra instructions for the model (None: none), and who set them:
         answers they shape name that person. The author goes in ``meta`` (key
@@ -61,6 +63,7 @@ class ControlStore:
     def access_rules(self) -> dict[str, str]:
         return {r["channel_id"]: r["rule"] for r in self.db.query("SELECT * FROM channel_access")}
 
+    @writes_now
     def set_access(self, channel_id: str, rule: str | None, *, by: str) -> None:
         if rule is None:
             self.db.execute("DELETE FROM channel_access WHERE channel_id = ?", [channel_id])
@@ -77,6 +80,7 @@ class ControlStore:
     def quotas(self) -> dict[str, int]:
         return {r["user_id"]: r["daily_tokens"] for r in self.db.query("SELECT * FROM quotas")}
 
+    @writes_now
     def set_quota(self, user_id: str, tokens: int | None, *, by: str) -> None:
         if tokens is None:
             self.db.execute("DELETE FROM quotas WHERE user_id = ?", [user_id])
@@ -87,6 +91,7 @@ class ControlStore:
 
     # -- feedback ----------------------------------------------------------------------
 
+    @writes_later
     def record_feedback(self, answer_id: int, user_id: str, value: str) -> None:
         self.store.table("feedback").upsert(
             {"answer_id": answer_id, "user_id": user_id, "value": value,
@@ -94,6 +99,7 @@ class ControlStore:
 
     # -- retention and erasure ---------------------------------------------------------
 
+    @writes_now
     def prune(self, *, older_than: float) -> dict[str, int]:
         """Drop stored messages older than the cutoff, and the text of older answers
         (their token counts stay: usage history is not conversation content)."""
@@ -112,6 +118,7 @@ class ControlStore:
                             [self.store.clock() - 7 * 86400])
         return {"messages": messages, "answers": answers}
 
+    @writes_now
     def forget_user(self, user_id: str) -> dict[str, int]:
         """Their messages, the bot's answers to them (which repeat what they asked), and the
         text of every stored digest of a period in which they posted in its channel.
@@ -144,6 +151,7 @@ class ControlStore:
             self.db.execute("DELETE FROM feedback WHERE user_id = ?", [user_id])
         return {"messages": messages, "answers": answers, "digests": digests}
 
+    @writes_now
     def forget_channel(self, channel_id: str) -> dict[str, int]:
         with self.db.atomic():
             messages = self.db.execute("DELETE FROM messages WHERE channel_id = ?",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from qwqbot.store.kinds import DigestRunStatus
-from qwqbot.store.store import Store
+from qwqbot.store.store import Store, writes_later, writes_now
 
 
 class DigestStore:
@@ -15,6 +15,7 @@ class DigestStore:
 
     # -- schedules ---------------------------------------------------------------------
 
+    @writes_now
     def set_schedule(self, *, channel_id: str, kind: str, day: int | None, hour: int, minute: int,
                      tz: str, created_by: str) -> int:
         self.db.execute(
@@ -38,6 +39,7 @@ class DigestStore:
         rows = list(self.db.query("SELECT * FROM digest_schedules WHERE id = ?", [schedule_id]))
         return rows[0] if rows else None
 
+    @writes_now
     def remove_schedules(self, channel_id: str) -> list[int]:
         ids = [r["id"] for r in self.schedules(channel_id)]
         with self.db.atomic():
@@ -47,6 +49,7 @@ class DigestStore:
 
     # -- tracked channels --------------------------------------------------------------
 
+    @writes_now
     def track(self, channel_id: str) -> None:
         self.db.execute("INSERT OR IGNORE INTO tracked_channels (channel_id, tracked_since)"
                         " VALUES (?, ?)", [channel_id, self.store.clock()])
@@ -57,6 +60,7 @@ class DigestStore:
 
     # -- runs --------------------------------------------------------------------------
 
+    @writes_now
     def claim_run(self, *, channel_id: str, schedule_id: int | None, period_key: str,
                   start: float, end: float) -> int | None:
         """Claim a period for posting; None when it is taken (running, posted or empty).
@@ -78,7 +82,8 @@ class DigestStore:
                               [channel_id, period_key]).fetchone()
         return int(row[0])
 
-    def finish_run(self, run_id: int, *, status: DigestRunStatus, **fields: Any) -> None:
+    @writes_later
+    def finish_run(self, /, run_id: int, *, status: DigestRunStatus, **fields: Any) -> None:
         self.store.table("digest_runs").update(run_id, {"status": status, **fields,
                                                         "finished_at": self.store.clock()})
 
@@ -108,6 +113,7 @@ class DigestStore:
             "SELECT * FROM digest_runs WHERE status = 'failed' AND next_retry_at IS NOT NULL"
             " AND next_retry_at <= ?", [now]))
 
+    @writes_now
     def interrupt_running(self) -> int:
         """At start-up: runs left 'running' by a crash become failed, to be retried."""
         cursor = self.db.execute(
@@ -127,11 +133,13 @@ class DigestStore:
 
     # -- downtime ----------------------------------------------------------------------
 
+    @writes_later
     def heartbeat(self) -> None:
         self.db.execute("INSERT INTO meta (key, value) VALUES ('last_alive', ?)"
                         " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                         [repr(self.store.clock())])
 
+    @writes_now
     def record_downtime(self, *, min_gap: float) -> tuple[float, float] | None:
         """At start-up: the gap since the last heartbeat, if longer than ``min_gap``."""
         row = self.db.execute("SELECT value FROM meta WHERE key = 'last_alive'").fetchone()

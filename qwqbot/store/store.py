@@ -1,7 +1,10 @@
 """The store: one SQLite connection (WAL), owned by the event loop.
 
 Every method is a short synchronous call (indexed look-up or small write) made from the
-loop: one writer, no cross-thread connections.
+loop: one writer, no cross-thread connections. In the bot (``open_store(patient=False)``) a write
+that SQLite cannot take at once (another process holds the lock, the disk is full) does not wait:
+it goes to the :class:`~qwqbot.store.journal.Journal`, the method answers from memory, and reads
+see the waiting messages (``_Pending``) until they are written. The command line waits instead.
 
 Every write is committed before its method returns, with no ``commit()`` of our own. The
 connection keeps Python's default isolation level, so sqlite3 opens an implicit transaction
@@ -22,6 +25,7 @@ chosen it), with a warning when every local user can read it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sqlite3
@@ -30,32 +34,114 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from sqlite_utils import Database
 from sqlite_utils.db import Table
 
 from qwqbot.errors import StoreError
+from qwqbot.store.journal import Journal, State
 from qwqbot.store.kinds import AnswerStatus, ModelCallPurpose, Trigger
 from qwqbot.store.migrations import migrations
+from qwqbot.store.pending import Pending, merge_window
 
 log = logging.getLogger(__name__)
 
-# A second process (the CLI next to the bot, a backup) may hold the write lock briefly;
-# wait for it instead of failing the user's answer.
+# A second process (the CLI next to the bot, a backup) may hold the write lock briefly: the
+# command line waits for it (and so does the bot while it opens and migrates the database).
 BUSY_TIMEOUT_MS = 10_000
+#: The bot's wait once running: a few ms, so no write can hold the event loop; see journal.py.
+LOOP_BUSY_TIMEOUT_MS = 5
 #: The mode a new database file is created with: read and write for the bot's user only.
 FILE_MODE = 0o600
 #: SQLite's companions of the database file in WAL mode (https://sqlite.org/wal.html#files).
 COMPANIONS = ("-wal", "-shm")
 # Names sqlite3.connect reads as "no file" (https://docs.python.org/3/library/sqlite3.html#sqlite3.connect).
 _NOT_A_FILE = ("", ":memory:")
+#: The columns a thread window (context assembly) reads.
+WINDOW_COLUMNS = ("ts", "user_id", "text", "is_bot", "bot_id")
+
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class StoreBusy(StoreError):
+    """A write that must happen now (its result is needed) while SQLite cannot take writes."""
+
+    def __init__(self, state: State) -> None:
+        why = "its disk is full" if state == "full" else "another program is holding it"
+        super().__init__(f"The bot's database cannot be written just now ({why}), so nothing "
+                         "was changed.", hint="Try again in a minute.")
 
 
 class Store:
-    def __init__(self, db: Database, *, clock: Any = time.time) -> None:
+    def __init__(self, db: Database, *, clock: Any = time.time, path: str | None = None) -> None:
         self.db = db
         self.clock = clock
+        #: None: writes wait for SQLite (the command line, the bot's start). Else: see the
+        #: module docstring.
+        self.journal: Journal | None = None
+        self.path = path
+        self._identity = _file_identity(path)
+        self._pending = Pending()
+
+    def stop_waiting(self) -> Journal:
+        """From now on no write waits more than ``LOOP_BUSY_TIMEOUT_MS`` for SQLite: what
+        cannot be written at once is queued (the bot, once started: see journal.py)."""
+        if self.journal is None:
+            self.db.execute(f"PRAGMA busy_timeout = {LOOP_BUSY_TIMEOUT_MS}")
+            self.journal = Journal(lambda: _rollback(self.db))
+            self.journal.on_change(self._pending.on_state)
+        return self.journal
+
+    # -- writing without waiting -------------------------------------------------------
+
+    def write(self, op: Callable[[], T], what: str, *, otherwise: T) -> T:
+        """Run the write ``op`` now, or queue it and return ``otherwise``."""
+        if self.journal is None:
+            return op()
+        done, result = self.journal.attempt(op)
+        if done:
+            return result  # type: ignore[return-value]  # attempt returns op's result
+        self.journal.queue(op, what)
+        return otherwise
+
+    def write_now(self, op: Callable[[], T]) -> T:
+        """Run the write ``op`` now (after what waits, to keep the order); StoreBusy if SQLite
+        cannot take it: for writes whose result the caller needs."""
+        if self.journal is None:
+            return op()
+        self.journal.flush()
+        done, result = self.journal.attempt(op)
+        if not done:
+            raise StoreBusy(self.journal.state)
+        return result  # type: ignore[return-value]
+
+    def _claim(self, op: Callable[[], bool], key: tuple[str, ...], exists: Callable[[], bool],
+               what: str) -> bool:
+        """A claim (True once per key) that works while writes wait: then a key is taken when
+        the table or the waiting writes hold it (reads still work: see journal.py)."""
+        if self.journal is None:
+            return op()
+        done, claimed = self.journal.attempt(op)
+        if done:
+            return bool(claimed)
+        if key in self._pending.claims or exists():
+            return False
+        self._pending.claims.add(key)
+        self.journal.queue(op, what)
+        return True
+
+    def health(self) -> dict[str, Any]:
+        """The database as /healthz reports it: ``ok``, ``busy`` (locked by another process),
+        ``full`` (no disk space) or ``missing`` (the file was deleted or replaced under the
+        running bot, which then writes to a file nobody can open again)."""
+        state: str = self.journal.state if self.journal else "ok"
+        if self._identity is not None and _file_identity(self.path) != self._identity:
+            state = "missing"
+        pending = self.journal.pending if self.journal else 0
+        return {"db": state, "db_pending_writes": pending}
 
     def table(self, name: str) -> Table:
         return self.db.table(name)
@@ -66,6 +152,15 @@ class Store:
             yield
 
     def close(self) -> None:
+        if self.journal is not None and self.journal.pending:
+            # A last, patient try: shutting down may wait for the lock, the loop may not.
+            self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self.journal.flush(slice_s=BUSY_TIMEOUT_MS / 1000)
+            if self.journal.pending:
+                log.error("stopping with %d database writes that could not be made (%s)",
+                          self.journal.pending, self.journal.state)
+        if self.journal is not None:
+            self.journal.close()
         self.db.close()
 
     # -- Slack deliveries --------------------------------------------------------------
@@ -73,12 +168,16 @@ class Store:
     def claim_event(self, event_id: str, *, event_type: str = "", channel_id: str = "",
                     ts: str = "") -> bool:
         """Record a Slack delivery; False when it was seen before (a retry or duplicate)."""
-        cursor = self.db.execute(
-            "INSERT OR IGNORE INTO slack_events (event_id, event_type, channel_id, ts, received_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [event_id, event_type, channel_id, ts, self.clock()],
-        )
-        return cursor.rowcount == 1
+        args = [event_id, event_type, channel_id, ts, self.clock()]
+
+        def op() -> bool:
+            return self.db.execute(
+                "INSERT OR IGNORE INTO slack_events (event_id, event_type, channel_id, ts,"
+                " received_at) VALUES (?, ?, ?, ?, ?)", args).rowcount == 1
+
+        return self._claim(op, ("event", event_id), lambda: self.db.execute(
+            "SELECT 1 FROM slack_events WHERE event_id = ?", [event_id]).fetchone() is not None,
+            f"claim of event {event_id}")
 
     def claim_request(self, signature: str, *, kind: str = "", channel_id: str = "",
                       ts: str = "") -> bool:
@@ -98,31 +197,77 @@ class Store:
                      subtype: str | None = None) -> None:
         """Insert or refresh a message (idempotent on (channel_id, ts))."""
         now = self.clock()
-        self.db.execute(
-            "INSERT INTO messages (channel_id, ts, thread_ts, user_id, text, is_bot, bot_id,"
-            " subtype, deleted, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,0,?,?)"
-            " ON CONFLICT (channel_id, ts) DO UPDATE SET text = excluded.text,"
-            " thread_ts = COALESCE(excluded.thread_ts, messages.thread_ts),"
-            " updated_at = excluded.updated_at WHERE messages.deleted = 0",
-            [channel_id, ts, thread_ts, user_id, text, int(is_bot), bot_id, subtype, now, now],
-        )
+        args = [channel_id, ts, thread_ts, user_id, text, int(is_bot), bot_id, subtype, now, now]
+
+        def op() -> None:
+            self.db.execute(
+                "INSERT INTO messages (channel_id, ts, thread_ts, user_id, text, is_bot, bot_id,"
+                " subtype, deleted, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,0,?,?)"
+                " ON CONFLICT (channel_id, ts) DO UPDATE SET text = excluded.text,"
+                " thread_ts = COALESCE(excluded.thread_ts, messages.thread_ts),"
+                " updated_at = excluded.updated_at WHERE messages.deleted = 0", args)
+
+        if not self._wrote(op, f"message {channel_id}/{ts}"):
+            self._pending.put_message({
+                "channel_id": channel_id, "ts": ts, "thread_ts": thread_ts or self._thread_of(
+                    channel_id, ts), "user_id": user_id, "text": text, "is_bot": int(is_bot),
+                "bot_id": bot_id})
 
     def edit_message(self, *, channel_id: str, ts: str, text: str, edited_ts: str | None) -> bool:
-        cursor = self.db.execute(
-            "UPDATE messages SET text = ?, edited_ts = ?, updated_at = ?"
-            " WHERE channel_id = ? AND ts = ? AND deleted = 0",
-            [text, edited_ts, self.clock(), channel_id, ts],
-        )
-        return cursor.rowcount == 1
+        """Change a stored message's text; False when there is no such (live) message."""
+        args = [text, edited_ts, self.clock(), channel_id, ts]
+
+        def op() -> bool:
+            return self.db.execute(
+                "UPDATE messages SET text = ?, edited_ts = ?, updated_at = ?"
+                " WHERE channel_id = ? AND ts = ? AND deleted = 0", args).rowcount == 1
+
+        return self._change(op, channel_id, ts, f"edit of {channel_id}/{ts}", text=text)
 
     def delete_message(self, *, channel_id: str, ts: str) -> bool:
         """Remove a deleted message's text at once; keep a tombstone row."""
-        cursor = self.db.execute(
-            "UPDATE messages SET text = '', deleted = 1, updated_at = ?"
-            " WHERE channel_id = ? AND ts = ?",
-            [self.clock(), channel_id, ts],
-        )
-        return cursor.rowcount == 1
+        args = [self.clock(), channel_id, ts]
+
+        def op() -> bool:
+            return self.db.execute(
+                "UPDATE messages SET text = '', deleted = 1, updated_at = ?"
+                " WHERE channel_id = ? AND ts = ?", args).rowcount == 1
+
+        return self._change(op, channel_id, ts, f"deletion of {channel_id}/{ts}", text="",
+                            deleted=1)
+
+    def _change(self, op: Callable[[], bool], channel_id: str, ts: str, what: str,
+                **changes: Any) -> bool:
+        if self.journal is None:
+            return op()
+        done, changed = self.journal.attempt(op)
+        if done:
+            return bool(changed)
+        stored = self._message_row(channel_id, ts)
+        if not self._pending.change_message((channel_id, ts), stored=stored, **changes):
+            return False
+        self.journal.queue(op, what)
+        return True
+
+    def _message_row(self, channel_id: str, ts: str) -> dict[str, Any] | None:
+        rows = list(self.db.query(
+            "SELECT channel_id, ts, thread_ts, user_id, text, is_bot, bot_id, deleted"
+            " FROM messages WHERE channel_id = ? AND ts = ?", [channel_id, ts]))
+        return rows[0] if rows else None
+
+    def _thread_of(self, channel_id: str, ts: str) -> str | None:
+        row = self._message_row(channel_id, ts)
+        return row["thread_ts"] if row else None
+
+    def _wrote(self, op: Callable[[], object], what: str) -> bool:
+        """Run ``op`` now (True) or queue it (False: the caller keeps what reads need)."""
+        if self.journal is None:
+            op()
+            return True
+        done, _ = self.journal.attempt(op)
+        if not done:
+            self.journal.queue(op, what)
+        return done
 
     def thread_messages(self, channel_id: str, thread_ts: str) -> list[dict[str, Any]]:
         return list(self.db.query(
@@ -159,7 +304,7 @@ class Store:
         where = ("FROM messages WHERE channel_id = ? AND thread_ts = ? AND deleted = 0"
                  " AND ts <= ?")
         args = [channel_id, thread_ts, up_to_ts]
-        columns = "SELECT ts, user_id, text, is_bot, bot_id "
+        columns = f"SELECT {', '.join(WINDOW_COLUMNS)} "
         total = int(self.db.execute(f"SELECT COUNT(*) {where}", args).fetchone()[0])
         cursor = self.db.execute(f"{columns}{where} ORDER BY ts DESC", args)
         names = [d[0] for d in cursor.description]
@@ -173,6 +318,9 @@ class Store:
         recent.reverse()
         if len(recent) < total:
             recent[:0] = self.db.query(f"{columns}{where} ORDER BY ts LIMIT 1", args)
+        waiting = self._pending.thread_rows(channel_id, thread_ts, up_to_ts)
+        if waiting:
+            return merge_window(recent, total, waiting, WINDOW_COLUMNS)
         return recent, total
 
     def threads_active_since(self, channel_id: str, *, started_by: float,
@@ -186,6 +334,8 @@ class Store:
             [channel_id, f"{started_by:.6f}", f"{active_since:.6f}"])]
 
     def has_message(self, channel_id: str, ts: str) -> bool:
+        if (channel_id, ts) in self._pending.messages:
+            return True
         return self.db.execute(
             "SELECT 1 FROM messages WHERE channel_id = ? AND ts = ?", [channel_id, ts]
         ).fetchone() is not None
@@ -195,30 +345,43 @@ class Store:
     def thread(self, channel_id: str, thread_ts: str) -> dict[str, Any] | None:
         rows = list(self.db.query(
             "SELECT * FROM threads WHERE channel_id = ? AND thread_ts = ?", [channel_id, thread_ts]))
+        if not rows and (channel_id, thread_ts) in self._pending.threads:
+            return {"channel_id": channel_id, "thread_ts": thread_ts, "joined_at": None,
+                    "backfilled_at": None}
         return rows[0] if rows else None
 
     def join_thread(self, channel_id: str, thread_ts: str, *, backfilled: bool = False) -> None:
         """Mark a thread as one the bot takes part in (idempotent)."""
         now = self.clock()
-        self.db.execute(
-            "INSERT INTO threads (channel_id, thread_ts, joined_at, backfilled_at) VALUES (?,?,?,?)"
-            " ON CONFLICT (channel_id, thread_ts) DO UPDATE SET"
-            " backfilled_at = COALESCE(threads.backfilled_at, excluded.backfilled_at)",
-            [channel_id, thread_ts, now, now if backfilled else None],
-        )
+        args = [channel_id, thread_ts, now, now if backfilled else None]
+
+        def op() -> None:
+            self.db.execute(
+                "INSERT INTO threads (channel_id, thread_ts, joined_at, backfilled_at)"
+                " VALUES (?,?,?,?) ON CONFLICT (channel_id, thread_ts) DO UPDATE SET"
+                " backfilled_at = COALESCE(threads.backfilled_at, excluded.backfilled_at)", args)
+
+        if not self._wrote(op, f"thread {channel_id}/{thread_ts}"):
+            self._pending.threads.add((channel_id, thread_ts))
 
     def save_messages(self, rows: list[dict[str, Any]]) -> None:
         """Batch-insert messages read from Slack history; existing rows are left alone, so
         what the bot saw live (edits, deletions) wins over an older read."""
         now = self.clock()
-        with self.db.atomic():
-            self.db.conn.executemany(
-                "INSERT OR IGNORE INTO messages (channel_id, ts, thread_ts, user_id, text, is_bot,"
-                " bot_id, subtype, deleted, created_at, updated_at)"
-                " VALUES (:channel_id, :ts, :thread_ts, :user_id, :text, :is_bot, :bot_id, :subtype,"
-                " 0, :now, :now)",
-                [{"bot_id": None, "subtype": None, "is_bot": 0, **r, "now": now} for r in rows],
-            )
+        full = [{"bot_id": None, "subtype": None, "is_bot": 0, **r, "now": now} for r in rows]
+
+        def op() -> None:
+            with self.db.atomic():
+                self.db.conn.executemany(
+                    "INSERT OR IGNORE INTO messages (channel_id, ts, thread_ts, user_id, text,"
+                    " is_bot, bot_id, subtype, deleted, created_at, updated_at)"
+                    " VALUES (:channel_id, :ts, :thread_ts, :user_id, :text, :is_bot, :bot_id,"
+                    " :subtype, 0, :now, :now)", full)
+
+        if not self._wrote(op, f"{len(rows)} messages read from Slack"):
+            for row in full:
+                if (row["channel_id"], row["ts"]) not in self._pending.messages:
+                    self._pending.put_message(row)
 
     # -- assistant threads (Slack's AI app split view) ---------------------------------
 
@@ -229,7 +392,9 @@ class Store:
         """Record an assistant thread, or replace its context (the channel the user is
         viewing); idempotent. Its user and title mark are kept."""
         now = self.clock()
-        self.db.execute(
+        args = [channel_id, thread_ts, user_id, context_channel_id, context_team_id,
+                context_enterprise_id, now, now]
+        self._wrote(lambda: self.db.execute(
             "INSERT INTO assistant_threads (channel_id, thread_ts, user_id, context_channel_id,"
             " context_team_id, context_enterprise_id, started_at, context_at)"
             " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (channel_id, thread_ts) DO UPDATE SET"
@@ -237,10 +402,7 @@ class Store:
             " context_channel_id = excluded.context_channel_id,"
             " context_team_id = excluded.context_team_id,"
             " context_enterprise_id = excluded.context_enterprise_id,"
-            " context_at = excluded.context_at",
-            [channel_id, thread_ts, user_id, context_channel_id, context_team_id,
-             context_enterprise_id, now, now],
-        )
+            " context_at = excluded.context_at", args), f"assistant thread {channel_id}/{thread_ts}")
 
     def assistant_thread(self, channel_id: str, thread_ts: str) -> dict[str, Any] | None:
         rows = list(self.db.query(
@@ -251,12 +413,17 @@ class Store:
     def claim_assistant_title(self, channel_id: str, thread_ts: str) -> bool:
         """True once per known assistant thread: its first question names it. False for a
         thread that is not an assistant thread, or already has its title."""
-        cursor = self.db.execute(
-            "UPDATE assistant_threads SET titled_at = ?"
-            " WHERE channel_id = ? AND thread_ts = ? AND titled_at IS NULL",
-            [self.clock(), channel_id, thread_ts],
-        )
-        return cursor.rowcount == 1
+        args = [self.clock(), channel_id, thread_ts]
+
+        def op() -> bool:
+            return self.db.execute(
+                "UPDATE assistant_threads SET titled_at = ?"
+                " WHERE channel_id = ? AND thread_ts = ? AND titled_at IS NULL", args).rowcount == 1
+
+        return self._claim(op, ("title", channel_id, thread_ts), lambda: self.db.execute(
+            "SELECT 1 FROM assistant_threads WHERE channel_id = ? AND thread_ts = ?"
+            " AND titled_at IS NULL", [channel_id, thread_ts]).fetchone() is None,
+            f"title of {channel_id}/{thread_ts}")
 
     # -- answers -----------------------------------------------------------------------
 
@@ -270,17 +437,53 @@ class Store:
         once, whether Slack sends app_mention and message for it, retries it, or the bot
         restarted in between.
         """
-        cursor = self.db.execute(
-            "INSERT OR IGNORE INTO answers (channel_id, thread_ts, request_ts, attempt, user_id,"
-            " trigger, status, placeholder_ts, question, created_at)"
-            " VALUES (?,?,?,?,?,?, 'queued', ?, ?, ?)",
-            [channel_id, thread_ts, request_ts, attempt, user_id, trigger, placeholder_ts,
-             question, self.clock()],
-        )
-        return cursor.lastrowid if cursor.rowcount == 1 else None
+        values = [channel_id, thread_ts, request_ts, attempt, user_id, trigger, placeholder_ts,
+                  question, self.clock()]
+        sql = ("INSERT OR IGNORE INTO answers ({id}channel_id, thread_ts, request_ts, attempt,"
+               " user_id, trigger, status, placeholder_ts, question, created_at)"
+               " VALUES ({mark}?,?,?,?,?,?, 'queued', ?, ?, ?)")
+
+        def op() -> int | None:
+            cursor = self.db.execute(sql.format(id="", mark=""), values)
+            return cursor.lastrowid if cursor.rowcount == 1 else None
+
+        if self.journal is not None:
+            done, answer_id = self.journal.attempt(op)
+            if done:
+                return answer_id
+            return self._claim_answer_later(op, sql, values)
+        return op()
+
+    def _claim_answer_later(self, op: Callable[[], int | None], sql: str,
+                            values: list[Any]) -> int | None:
+        """claim_answer while writes wait: the row gets the next free id now (so the job, its
+        buttons and later updates can name it), and keeps it when written unless another
+        process took that id meanwhile (then the id it does get is remembered)."""
+        assert self.journal is not None
+        key = ("answer", *(str(v) for v in values[:4]))
+        channel_id, _, request_ts, attempt = values[:4]
+        if key in self._pending.claims or self.db.execute(
+                "SELECT 1 FROM answers WHERE channel_id = ? AND request_ts = ? AND attempt = ?",
+                [channel_id, request_ts, attempt]).fetchone() is not None:
+            return None
+        self._pending.claims.add(key)
+        top = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM answers").fetchone()[0]
+        provisional = self._pending.next_answer_id = max(int(top), self._pending.next_answer_id) + 1
+
+        def later() -> None:
+            if self.db.execute(sql.format(id="id, ", mark="?, "), [provisional, *values]).rowcount:
+                return
+            self._pending.answer_ids[provisional] = op()  # the id was taken: a new one, or None
+
+        self.journal.queue(later, f"answer claim {channel_id}/{request_ts}")
+        return provisional
+
+    def _answer_id(self, answer_id: int) -> int | None:
+        return self._pending.answer_ids.get(answer_id, answer_id)
 
     def find_answer(self, answer_id: int) -> dict[str, Any] | None:
-        rows = list(self.db.query("SELECT * FROM answers WHERE id = ?", [answer_id]))
+        rows = list(self.db.query("SELECT * FROM answers WHERE id = ?",
+                                  [self._answer_id(answer_id)]))
         return rows[0] if rows else None
 
     def latest_attempt(self, channel_id: str, request_ts: str) -> dict[str, Any] | None:
@@ -294,7 +497,14 @@ class Store:
         """Set columns of one answer row; ``status`` is left as it is unless given."""
         if status is not None:
             fields["status"] = status
-        self.table("answers").update(answer_id, fields)
+
+        def op() -> None:
+            # The id is looked up when written: a claim that waited may have got another one.
+            real = self._answer_id(answer_id)
+            if real is not None:
+                self.table("answers").update(real, fields)
+
+        self._wrote(op, f"answer {answer_id}")
 
     def unfinished_answers(self) -> list[dict[str, Any]]:
         return list(self.db.query(
@@ -311,13 +521,17 @@ class Store:
             [*user_ids, fresh_after])}
 
     def save_user(self, **row: Any) -> None:
-        self.table("users").upsert({**row, "fetched_at": self.clock()}, pk="user_id")
+        full = {**row, "fetched_at": self.clock()}
+        self._wrote(lambda: self.table("users").upsert(full, pk="user_id"), "a person's name")
 
     # -- model usage -------------------------------------------------------------------
 
     def record_model_call(self, *, purpose: ModelCallPurpose, **row: Any) -> int:
+        """Record one model call; its row id, or 0 when the write has to wait."""
         row.setdefault("created_at", self.clock())
-        return int(self.table("model_calls").insert({"purpose": purpose, **row}).last_pk or 0)
+        full = {"purpose": purpose, **row}
+        return self.write(lambda: int(self.table("model_calls").insert(full).last_pk or 0),
+                          f"usage of a {purpose} model call", otherwise=0)
 
 
 def _create_private(path: Path) -> None:
@@ -339,9 +553,44 @@ def _warn_if_readable_by_all(path: Path) -> None:
                         "people's messages: chmod 600 it", file, mode)
 
 
+class _OnStore(Protocol):
+    store: Store
+
+
+S = TypeVar("S", bound=_OnStore)
+
+
+def writes_now(method: Callable[Concatenate[S, P], T]) -> Callable[Concatenate[S, P], T]:
+    """A method of a store part whose write must happen now (a command's reply says it was
+    done, or its result is needed): ``Store.write_now``, so StoreBusy while SQLite cannot."""
+    @functools.wraps(method)
+    def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self.store.write_now(lambda: method(self, *args, **kwargs))
+    return wrapper
+
+
+def writes_later(method: Callable[Concatenate[S, P], None]) -> Callable[Concatenate[S, P], None]:
+    """A method of a store part whose write may wait (nothing reads its result at once)."""
+    @functools.wraps(method)
+    def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> None:
+        self.store.write(lambda: method(self, *args, **kwargs), method.__name__, otherwise=None)
+    return wrapper
+
+
+def _file_identity(path: str | None) -> tuple[int, int] | None:
+    """The database file's (device, inode), to notice it deleted or replaced; None for no file."""
+    if path is None or path in _NOT_A_FILE:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return st.st_dev, st.st_ino
+
+
 def open_store(path: str | Path, *, clock: Any = time.time) -> Store:
     """Open (creating if needed, readable by this user only) and migrate the database;
-    StoreError with a fix if not."""
+    StoreError with a fix if not. Writes wait for SQLite's lock until ``stop_waiting()``."""
     where = str(path)
     hint = ("Set QWQBOT_DB to a writable file path (the folder must exist), or move the file "
             "aside to start afresh.")
@@ -372,4 +621,10 @@ def open_store(path: str | Path, *, clock: Any = time.time) -> Store:
         raise StoreError(f"Cannot create the database {where}: {exc.strerror}.", hint=hint) from None
     if on_disk:
         _warn_if_readable_by_all(Path(where))
-    return Store(db, clock=clock)
+    return Store(db, clock=clock, path=where)
+
+
+def _rollback(db: Database) -> None:
+    """Undo what a failed write left open (sqlite3 keeps the implicit transaction)."""
+    if db.conn.in_transaction:
+        db.conn.rollback()

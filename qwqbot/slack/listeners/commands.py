@@ -9,6 +9,7 @@ from slack_bolt.async_app import AsyncApp, AsyncRespond
 
 from qwqbot.slack.commands import COMMAND, CommandContext, UsageError, parse_command, usage_help
 from qwqbot.slack.services import Services
+from qwqbot.store.store import StoreBusy
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,9 @@ def register(app: AsyncApp, services: Services) -> None:
             services=services, respond=respond)
         try:
             await sub.run(args, ctx)
+        except StoreBusy as exc:
+            log.warning("/qwq %s in %s not done: %s", sub.name, ctx.channel_id, exc.user_message)
+            await respond(text=f":hourglass: {exc.one_line()}", response_type="ephemeral")
         except Exception:
             log.exception("/qwq %s failed in %s", sub.name, ctx.channel_id)
             await respond(text=":warning: Something went wrong handling that command. Please "
