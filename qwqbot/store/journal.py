@@ -199,7 +199,9 @@ class Journal:
 
     def _tick(self) -> None:
         self._timer = None
-        self.flush()
+        written = self.flush()
         if self._queue:
-            self._pause = min(self._pause * 2, LONGEST_PAUSE_S) if self.state != "ok" else 0.0
+            # Progress (a slice ran out): go on at once; none (still refused): back off.
+            self._pause = 0.0 if written else min(max(self._pause, FIRST_PAUSE_S) * 2,
+                                                  LONGEST_PAUSE_S)
             self._schedule()

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.model_server import think_stream
+from tests.fakes.model_server import stream, think_stream
 from tests.slack.harness import BOT, Harness
 from tests.slack.test_faults import intact, still_serving, told
 
@@ -83,10 +83,24 @@ async def test_a_held_write_lock_freezes_nothing_and_loses_nothing(harness, capl
     row = await harness.finished("C1", ts)
     assert row["status"] == "done"
     assert "Answered while the database was held." in (row["answer"] or "")
+    await eventually(lambda: harness.store.health()["db"] == "ok")  # the rest is written too
     assert intact(harness) == before + 2  # the question and the answer
     assert (await healthz(harness)).json()["db"] == "ok"
     assert "locked by another process" in caplog.text
     assert "takes writes again" in caplog.text
+    await still_serving(harness)
+
+
+async def test_a_lock_taken_mid_answer_does_not_fail_it(harness):
+    harness.model.enqueue(stream(["<think>", "slow ", "thoughts", "</think>", "Finished ",
+                                  "despite the lock."], chunk_delay=0.15))
+    ts = await harness.post("C1", "U1", f"<@{BOT}> take your time")
+    await eventually(lambda: [r for r in harness.answers("C1", ts) if r["status"] == "running"])
+    with held_lock(harness.env["QWQBOT_DB"]):
+        await eventually(lambda: "Finished despite the lock." in told(harness, "C1", ts))
+    row = await harness.finished("C1", ts)
+    assert (row["status"], row["answer"]) == ("done", "Finished despite the lock.")
+    intact(harness)
     await still_serving(harness)
 
 
@@ -131,6 +145,7 @@ async def test_a_full_database_tells_the_asker_answers_and_recovers(harness, cap
     limit_pages(db, 1_000_000)  # space returns
     for ts in (first, second):
         assert (await harness.finished("C1", ts))["status"] == "done"
+    await eventually(lambda: harness.store.health()["db"] == "ok")
     assert intact(harness) == before + 4
     assert (await healthz(harness)).json()["db"] == "ok"
     await still_serving(harness)
