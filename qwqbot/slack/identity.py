@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from qwqbot.errors import QwqbotError
-from qwqbot.slack.startup import Backoff, retrying
+from qwqbot.slack.startup import Backoff, error_of, retrying
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ async def authenticate(client: AsyncWebClient, api_url: str, *, backoff: Backoff
                                   waiting=waiting)
     except SlackApiError as exc:
         raise QwqbotError(
-            f"Slack rejected SLACK_BOT_TOKEN ({exc.response.get('error')}).",
+            f"Slack rejected SLACK_BOT_TOKEN ({error_of(exc) or 'no error code'}).",
             hint="Copy the Bot User OAuth Token (xoxb-...) from your app's OAuth & Permissions "
             "page, and reinstall the app if it was revoked.") from exc
     except (SlackClientError, aiohttp.ClientError, OSError) as exc:

@@ -49,7 +49,7 @@ from qwqbot.slack.app import build_app, make_client, make_raw_client
 from qwqbot.slack.http_limits import body_deadline, runner_limits
 from qwqbot.slack.identity import authenticate
 from qwqbot.slack.services import Services, build_services
-from qwqbot.slack.startup import Backoff, retrying, startup_client
+from qwqbot.slack.startup import Backoff, error_of, retrying, startup_client
 from qwqbot.store import open_store
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ class Bot:
                                     waiting=self._waiting)
         except SlackApiError as exc:
             raise QwqbotError(
-                f"Slack rejected SLACK_APP_TOKEN ({exc.response.get('error')}).",
+                f"Slack rejected SLACK_APP_TOKEN ({error_of(exc) or 'no error code'}).",
                 hint="Create an app-level token (xapp-...) with connections:write under "
                 "Basic Information, and check Socket Mode is enabled.") from exc
         self._socket.client.wss_uri = str(opened["url"])

@@ -70,15 +70,20 @@ class Transient:
     retry_after: float = 0.0
 
 
+def error_of(exc: SlackApiError) -> str:
+    """Slack's error code (``invalid_auth`` ...), or "" when the answer had none. The response
+    is usually a SlackResponse; it is aiohttp's own when the body was not JSON (a proxy's
+    error page: slack_sdk/web/async_internal_utils.py), which has no ``data``."""
+    data = getattr(exc.response, "data", None)
+    return str(data.get("error") or "") if isinstance(data, dict) else ""
+
+
 def transient(exc: BaseException) -> Transient | None:
     """The failure as a Transient, or None when trying again cannot help."""
     if isinstance(exc, SlackApiError):
-        # Usually a SlackResponse; the raw aiohttp response when the body was not JSON (a
-        # proxy's HTML error page), which has ``status`` and no ``data``.
-        response = exc.response
+        response = exc.response  # aiohttp's has ``status``, a SlackResponse ``status_code``
         status = int(getattr(response, "status_code", None) or getattr(response, "status", 0) or 0)
-        data = getattr(response, "data", None)
-        error = str(data.get("error") or "") if isinstance(data, dict) else ""
+        error = error_of(exc)
         if status == 429 or status >= 500 or error in TRANSIENT_ERRORS:
             reason = " ".join(filter(None, (f"HTTP {status}", error)))
             return Transient(reason, retry_after(exc) if status == 429 else 0.0)

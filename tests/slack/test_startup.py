@@ -29,6 +29,7 @@ from qwqbot.slack.server import STARTING_NOTE, Bot
 from qwqbot.slack.startup import Backoff, backoff_delay, transient
 from tests.fakes.model_server import think_stream
 from tests.slack.harness import BOT, SECRET, Harness, free_port, sign
+from tests.slack.test_socket_mode import settings_for
 
 FAST = Backoff(base=0.01, cap=0.02)
 
@@ -231,12 +232,7 @@ async def test_socket_mode_waits_out_auth_test_and_connections_open(slack, model
     slack.server_error_next("auth.test", count=2, status=503)
     slack.server_error_next("apps.connections.open", count=2, status=500)
     slack.fail_next("apps.connections.open", "internal_error")
-    settings = load_settings({
-        "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_APP_TOKEN": "xapp-test-token",
-        "SLACK_API_URL": slack.api_url, "AIML_API_KEY": "test-key",
-        "AIML_API_BASE_URL": model_server.base_url, "QWQBOT_DB": str(tmp_path / "s.db")},
-        env_file=None)
-    bot = Bot(settings, mode="socket", port=0, backoff=FAST)
+    bot = Bot(settings_for(slack, model_server, tmp_path), mode="socket", port=0, backoff=FAST)
     await bot.start()
     try:
         await slack.wait_socket()
@@ -255,12 +251,7 @@ async def test_socket_mode_waits_out_auth_test_and_connections_open(slack, model
 async def test_socket_mode_refused_app_token_still_fails_after_an_outage(slack, model_server, tmp_path):
     slack.server_error_next("apps.connections.open", count=4)
     slack.fail_next("apps.connections.open", "token_revoked")
-    settings = load_settings({
-        "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_APP_TOKEN": "xapp-test-token",
-        "SLACK_API_URL": slack.api_url, "AIML_API_KEY": "test-key",
-        "AIML_API_BASE_URL": model_server.base_url, "QWQBOT_DB": str(tmp_path / "s.db")},
-        env_file=None)
-    bot = Bot(settings, mode="socket", port=0, backoff=FAST)
+    bot = Bot(settings_for(slack, model_server, tmp_path), mode="socket", port=0, backoff=FAST)
     with pytest.raises(QwqbotError, match=r"Slack rejected SLACK_APP_TOKEN \(token_revoked\)"):
         await bot.start()
     assert len(slack.calls_to("apps.connections.open")) == 5
