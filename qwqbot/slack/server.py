@@ -6,6 +6,16 @@ a body that is a JSON object or form data, and, for anything but an event, a sig
 before. A request that fails costs one short log line (its size and sender, never its body) and
 a 4xx; a replay is answered 200 and does nothing. Events are deduplicated by their id instead
 (app.py): Slack resends those on purpose.
+
+Start-up does not wait for Slack before listening: the HTTP server is up first and
+``/healthz`` says "not ready" (503, and why) while ``auth.test`` is retried through a Slack
+outage (startup.py), so a platform's health check sees a live process instead of restarting
+it in a loop. Until the bot is ready, an event gets 503 (Slack delivers it again later:
+https://docs.slack.dev/apis/events-api/#retries); ``url_verification`` is answered, since it
+needs only the signing secret and the person saving the Request URL is waiting for it; a
+slash command, which Slack never resends, gets a short note that only its sender sees
+(https://docs.slack.dev/interactivity/implementing-slash-commands/#responding_to_commands)
+rather than an error.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from slack_bolt.request.internals import build_normalized_headers, extract_conte
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
 
 from qwqbot.config import Settings
 from qwqbot.errors import QwqbotError
@@ -38,6 +49,7 @@ from qwqbot.slack.app import build_app, make_client, make_raw_client
 from qwqbot.slack.http_limits import body_deadline, runner_limits
 from qwqbot.slack.identity import authenticate
 from qwqbot.slack.services import Services, build_services
+from qwqbot.slack.startup import Backoff, error_of, retrying, startup_client
 from qwqbot.store import open_store
 
 log = logging.getLogger(__name__)
@@ -50,6 +62,8 @@ _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 # (https://docs.slack.dev/interactivity/implementing-slash-commands/); Bolt answers it before
 # verifying, and so do we.
 _SSL_CHECK_MAX = 1024
+STARTING_NOTE = ("qwqbot is still starting up (it is waiting for Slack to answer it) and "
+                 "could not take this command. Please try again in a minute.")
 
 
 def freeze_startup_heap() -> None:
@@ -78,13 +92,18 @@ class Bot:
     """The running bot: built by ``start``, taken down by ``stop``. Tests drive it directly."""
 
     def __init__(self, settings: Settings, *, mode: Mode, port: int,
-                 scheduler_now: Callable[[], datetime] | None = None) -> None:
+                 scheduler_now: Callable[[], datetime] | None = None,
+                 backoff: Backoff | None = None) -> None:
         settings.require("slack_bot_token", "aiml_api_key",
                          "slack_app_token" if mode == "socket" else "slack_signing_secret")
         self.settings = settings
         self.mode = mode
         self.port = port
         self._scheduler_now = scheduler_now
+        #: the waits between start-up tries while Slack is down (startup.py)
+        self.backoff = backoff or Backoff()
+        #: why the bot cannot take requests yet; None once it can
+        self.not_ready: str | None = "starting"
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
 
@@ -97,8 +116,16 @@ class Bot:
         self.client = make_client(settings, self.http)
         self.model = ModelClient.from_settings(settings)
         try:
+            if self.mode == "http":
+                await self._start_http()
             await self._start()
-        except BaseException:
+        except BaseException:  # a refused token, or cancelled (SIGTERM) while waiting for Slack
+            services: Services | None = getattr(self, "services", None)
+            if services is not None:
+                services.jobs.shutdown(wait=False)
+                await services.scheduler.shutdown()
+            if self._runner is not None:
+                await self._runner.cleanup()
             await self.model.aclose()
             await self.http.close()
             self.store.close()
@@ -106,11 +133,15 @@ class Bot:
 
     async def _start(self) -> None:
         settings = self.settings
-        self.identity = await authenticate(self.client, settings.slack_api_url)
+        startup = startup_client(self.client)
+        self.not_ready = "waiting for Slack auth.test"
+        self.identity = await authenticate(startup, settings.slack_api_url,
+                                           backoff=self.backoff, waiting=self._waiting)
         self.services: Services = build_services(
             settings, store=self.store, client=self.client,
             raw_client=make_raw_client(settings, self.http), model=self.model,
             identity=self.identity, now=self._scheduler_now)
+        self.not_ready = "starting"
         self.answerer = self.services.answerer
         self.scheduler = self.services.scheduler
         self.app = build_app(self.services)
@@ -128,24 +159,36 @@ class Bot:
                      next_run_time=datetime.now(UTC))
         freeze_startup_heap()
         if self.mode == "http":
-            await self._start_http()
+            log.info("qwqbot running as @%s in HTTP mode on port %d (POST /slack/events)",
+                     self.identity.name, self.port)
         else:
-            assert settings.slack_app_token is not None
-            self._socket = AsyncSocketModeHandler(self.app, settings.slack_app_token.get())
-            # The SDK's connect logs a bad app token and retries forever: ask for a
-            # connection URL first so a wrong token stops the start with a clear line.
-            # The URL is handed to the client, whose connect() uses ``wss_uri`` when set
-            # (slack_sdk/socket_mode/aiohttp/__init__.py), so apps.connections.open is
-            # called once, not once here and again there.
-            try:
-                self._socket.client.wss_uri = await self._socket.client.issue_new_wss_url()
-            except SlackApiError as exc:
-                raise QwqbotError(
-                    f"Slack rejected SLACK_APP_TOKEN ({exc.response.get('error')}).",
-                    hint="Create an app-level token (xapp-...) with connections:write under "
-                    "Basic Information, and check Socket Mode is enabled.") from exc
-            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+            await self._connect_socket(startup)
             log.info("qwqbot running as @%s in Socket Mode", self.identity.name)
+        self.not_ready = None
+
+    def _waiting(self, reason: str) -> None:
+        self.not_ready = reason
+
+    async def _connect_socket(self, startup: AsyncWebClient) -> None:
+        assert self.settings.slack_app_token is not None
+        app_token = self.settings.slack_app_token.get()
+        self._socket = AsyncSocketModeHandler(self.app, app_token)
+        # The SDK's connect logs a bad app token and retries forever: ask for a connection
+        # URL first (waiting out a Slack that is down, like auth.test) so a wrong token stops
+        # the start with a clear line. The URL is handed to the client, whose connect() uses
+        # ``wss_uri`` when set (slack_sdk/socket_mode/aiohttp/__init__.py), so
+        # apps.connections.open is called once, not once here and again there.
+        try:
+            opened = await retrying(lambda: startup.apps_connections_open(app_token=app_token),
+                                    what="apps.connections.open", backoff=self.backoff,
+                                    waiting=self._waiting)
+        except SlackApiError as exc:
+            raise QwqbotError(
+                f"Slack rejected SLACK_APP_TOKEN ({error_of(exc) or 'no error code'}).",
+                hint="Create an app-level token (xapp-...) with connections:write under "
+                "Basic Information, and check Socket Mode is enabled.") from exc
+        self._socket.client.wss_uri = str(opened["url"])
+        await self._socket.connect_async()  # type: ignore[no-untyped-call]
 
     async def _start_http(self) -> None:
         assert self.settings.slack_signing_secret is not None
@@ -158,8 +201,7 @@ class Bot:
         self._runner = web.AppRunner(web_app, access_log=None, **runner_limits())
         await self._runner.setup()
         await web.TCPSite(self._runner, host="0.0.0.0", port=self.port).start()
-        log.info("qwqbot running as @%s in HTTP mode on port %d (POST /slack/events)",
-                 self.identity.name, self.port)
+        log.info("listening on port %d; not ready until Slack answers auth.test", self.port)
 
     async def _handle_slack(self, request: web.Request) -> web.Response:
         """Bolt's own aiohttp adapter, behind the checks the module docstring lists."""
@@ -167,6 +209,8 @@ class Bot:
         if isinstance(signed, web.Response):
             return signed
         kind = str(signed.body.get("type") or ("command" if "command" in signed.body else ""))
+        if self.not_ready is not None:
+            return _while_starting(kind, signed.body)
         if kind == "event_callback":
             if not self.answerer.accepting:
                 # Shutting down: a 503 makes Slack deliver it again, to the instance replacing us.
@@ -220,13 +264,21 @@ class Bot:
         return await self.app.async_dispatch(AsyncBoltRequest(
             body=signed.text, query=signed.query, headers=dict(signed.headers)))
 
-    async def _healthz(self, _: web.Request) -> web.Response:
+    def health(self) -> dict[str, Any]:
+        """``GET /healthz``'s JSON; ``ok`` decides its status (200, else 503), so a check
+        added here joins ``ok``. Not ready (still starting, Slack unreachable): ``reason``
+        says why."""
+        if self.not_ready is not None:
+            return {"ok": False, "ready": False, "reason": self.not_ready, "in_flight": 0}
         db = self.store.health()
         # A deleted database file is the one state a restart mends (the bot writes to a file
-        # no one can open again); a locked or full one mends itself, so it is reported only.
-        ok = db["db"] != "missing"
-        return web.json_response({"ok": ok, "in_flight": self.answerer.in_flight, **db},
-                                 status=200 if ok else 503)
+        # no one can open again); a locked or full one mends itself, so it is only reported.
+        return {"ok": db["db"] != "missing", "ready": True, "in_flight": self.answerer.in_flight,
+                **db}
+
+    async def _healthz(self, _: web.Request) -> web.Response:
+        body = self.health()
+        return web.json_response(body, status=200 if body["ok"] else 503)
 
     async def _prune_job(self) -> None:
         # A coroutine, so APScheduler runs it on the loop that owns the SQLite connection
@@ -262,6 +314,16 @@ class Bot:
         log.info("stopped")
 
 
+def _while_starting(kind: str, body: dict[str, Any]) -> web.Response:
+    """The answer to a signed request that comes before the bot is ready (module docstring)."""
+    if kind == "url_verification":
+        # https://docs.slack.dev/reference/events/url_verification: echo the challenge.
+        return web.json_response({"challenge": str(body.get("challenge") or "")})
+    if kind == "command":
+        return web.json_response({"response_type": "ephemeral", "text": STARTING_NOTE})
+    return web.Response(status=503, text="starting; please retry")
+
+
 def _refused(status: int, why: str, raw: bytes, source: str) -> web.Response:
     """The answer to a request that fails a check, and its one log line: never the body."""
     log.warning("refused a request to /slack/events from %s (%d bytes): %s", source, len(raw), why)
@@ -282,11 +344,22 @@ def _channel_of(body: dict[str, Any]) -> str:
 
 async def serve(settings: Settings, *, mode: Mode, port: int) -> int:
     bot = Bot(settings, mode=mode, port=port)
-    await bot.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # Start-up can wait long for Slack: a SIGTERM meanwhile ends it (start cleans up after
+    # itself when cancelled) instead of waiting for it.
+    starting = asyncio.create_task(bot.start())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        log.info("stopped before Slack answered")
+        return 0
+    stopping.cancel()
+    starting.result()  # a token Slack refused: the QwqbotError it raised
     await stop.wait()
     await bot.stop()
     return 0

@@ -447,6 +447,7 @@ class FakeSlack(ThreadedServer):
         self._channels: dict[str, _Channel] = {}
         self._messages: dict[str, dict[str, JSON]] = {}
         self._faults: dict[str, collections.deque[_Fault]] = collections.defaultdict(collections.deque)
+        self._down: dict[str, int] = {}  # method -> HTTP status served until server_up
         self._latency = 0.0
         self._random_limit: dict[str, float] = {}  # method -> share of calls answered 429
         self._random_retry_after = 1
@@ -800,10 +801,21 @@ class FakeSlack(ThreadedServer):
                 _Fault("server", error="fatal_error", status=status) for _ in range(count)
             )
 
+    def server_down(self, method: str, *, status: int = 500) -> None:
+        """An outage of unknown length: every call to ``method`` answers HTTP ``status``
+        with error ``fatal_error``, whatever its token, until ``server_up(method)``."""
+        with self._lock:
+            self._down[method] = status
+
+    def server_up(self, method: str) -> None:
+        with self._lock:
+            self._down.pop(method, None)
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
             self._random_limit.clear()
+            self._down.clear()
 
     def set_latency(self, seconds: float) -> None:
         """Delay every response (API, upload and response_url) by ``seconds``."""
@@ -1843,6 +1855,8 @@ class FakeSlack(ThreadedServer):
             self.calls.append(call)
         await self._delay()
         with self._lock:
+            if method in self._down:  # down before any check, as a real outage is
+                return self._json({"ok": False, "error": "fatal_error"}, status=self._down[method])
             if token is None:
                 return self._json({"ok": False, "error": "not_authed"})
             expected, other = (
