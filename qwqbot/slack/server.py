@@ -79,8 +79,7 @@ class Bot:
 
     def __init__(self, settings: Settings, *, mode: Mode, port: int,
                  scheduler_now: Callable[[], datetime] | None = None) -> None:
-        settings.require("slack_bot_token", "aiml_api_key",
-                         "slack_app_token" if mode == "socket" else "slack_signing_secret")
+        settings.require(*settings.needed_to_run(mode))
         self.settings = settings
         self.mode = mode
         self.port = port
