@@ -1,4 +1,5 @@
-"""Command line: ``qwqbot run | ask | check`` (also ``python -m qwqbot``)."""
+"""Command line: ``qwqbot run | ask | check | forget | digest | manifest`` (also
+``python -m qwqbot``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Coroutine, Sequence
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any
 
 from qwqbot import __version__
 from qwqbot.config import Settings, load_settings
@@ -32,7 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--reasoning", "-r", action="store_true",
                      help="show the model's reasoning as it arrives")
 
-    sub.add_parser("check", help="check configuration, the Slack token and the model endpoint")
+    check = sub.add_parser("check", help="check what `run` needs: configuration, the Slack "
+                           "tokens, the model endpoint, the database (changes nothing)")
+    check.add_argument("--mode", choices=("socket", "http"),
+                       help="check for this mode of `run` (default: the one `run` would use)")
 
     forget = sub.add_parser("forget", help="erase a person's or a channel's stored messages, "
                             "answers and digests")
@@ -49,6 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     run_digest.add_argument("--hours", type=float,
                             help="period to cover (default: since the last digest, or 24 h)")
     run_digest.add_argument("--tz", default="UTC", help="time zone for times shown (IANA name)")
+
+    manifest = sub.add_parser("manifest", help="print the Slack app manifest (manifest.yml), "
+                              "or its HTTP-mode variant")
+    manifest.add_argument("--http", metavar="URL",
+                          help="the bot's public https:// address: prints the manifest for "
+                          "HTTP mode, with URL/slack/events wherever Slack needs it")
+    manifest.add_argument("--from", dest="source", default="manifest.yml", metavar="FILE",
+                          help="the Socket Mode manifest to start from (default: manifest.yml "
+                          "in this directory, the checkout's)")
     return parser
 
 
@@ -76,15 +90,20 @@ def run_loop(main: Coroutine[Any, Any, int]) -> int:
     return int(uvloop.run(main))
 
 
+#: commands that speak for themselves: log lines would only repeat their errors
+TERMINAL_COMMANDS = ("ask", "check", "digest", "forget")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "manifest":  # needs no configuration
+        return print_manifest(args.source, http_url=args.http)
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"qwqbot: {exc.user_message}", file=sys.stderr)
         return EXIT_CONFIG
-    # The terminal commands speak for themselves; log lines would only repeat their errors.
-    setup_logging("ERROR" if args.command in ("ask", "check") else settings.log_level)
+    setup_logging("ERROR" if args.command in TERMINAL_COMMANDS else settings.log_level)
     try:
         return dispatch(args, settings)
     except KeyboardInterrupt:
@@ -99,8 +118,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
         from qwqbot.slack.server import serve
 
-        mode: Literal["socket", "http"] = args.mode or (
-            "socket" if settings.socket_mode else "http")
+        mode = settings.run_mode(args.mode)
         return run_loop(serve(settings, mode=mode, port=args.port or settings.port))
     if args.command == "ask":
         from qwqbot.terminal import ask
@@ -110,7 +128,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "check":
         from qwqbot.checks import run_checks
 
-        results = asyncio.run(run_checks(settings))
+        results = asyncio.run(run_checks(settings, args.mode))
         for result in results:
             print(result.line())
         return 0 if all(r.ok for r in results) else 1
@@ -131,6 +149,23 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(run_digest(settings, args.channel, dry_run=args.dry_run,
                                       hours=args.hours, tz=args.tz))
     raise AssertionError(args.command)  # argparse only lets known commands through
+
+
+def print_manifest(source: str, *, http_url: str | None) -> int:
+    from qwqbot.manifest import http_manifest
+
+    try:
+        text = Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"qwqbot: cannot read {source} ({exc.strerror}): run this in the qwqbot checkout, "
+              "or name the manifest with --from FILE", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        sys.stdout.write(text if http_url is None else http_manifest(text, http_url))
+    except ValueError as exc:
+        print(f"qwqbot: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return 0
 
 
 if __name__ == "__main__":

@@ -8,10 +8,11 @@ problem naming the variable and what it should be, so an operator fixes them in 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlparse
 
 from dotenv import dotenv_values
@@ -19,6 +20,8 @@ from dotenv import dotenv_values
 from qwqbot.errors import ConfigError
 
 T = TypeVar("T")
+#: how ``qwqbot run`` meets Slack: a WebSocket it opens, or requests Slack POSTs to it
+Mode = Literal["socket", "http"]
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are qwqbot, a helpful assistant in a Slack workspace, powered by the QwQ-32B "
@@ -98,27 +101,71 @@ class Settings:
     allowed_channels: tuple[str, ...] = field(default_factory=tuple)
     denied_channels: tuple[str, ...] = field(default_factory=tuple)
 
+    def missing(self, *names: str) -> list[str]:
+        """One line per setting among ``names`` (attribute names) that is not set, or is
+        still the placeholder ``.env.example`` ships with; ``run``, ``ask``, ``digest run``
+        and ``check`` all say it in these words."""
+        problems = []
+        for name in names:
+            value = getattr(self, name)
+            if value is None:
+                problems.append(f"{_ENV_OF[name]} is not set: {_REQUIRED_HINT[name]}")
+            elif isinstance(value, Secret) and is_placeholder(value.get()):
+                what = ("is still the placeholder from .env.example"
+                        if value.get() in ENV_EXAMPLE_PLACEHOLDERS else "looks like a placeholder")
+                problems.append(f"{_ENV_OF[name]} {what}: replace it with {_REQUIRED_HINT[name]}")
+        return problems
+
     def require(self, *names: str) -> None:
-        """Fail with one line per missing setting among ``names`` (attribute names)."""
-        problems = [
-            f"{_ENV_OF[n]} is not set: {_REQUIRED_HINT[n]}"
-            for n in names
-            if getattr(self, n) is None
-        ]
+        """Fail with one line per setting among ``names`` that ``missing`` reports."""
+        problems = self.missing(*names)
         if problems:
             raise ConfigError(problems)
 
+    def run_mode(self, requested: Mode | None = None) -> Mode:
+        """The mode ``qwqbot run`` uses: ``--mode`` if given; else Socket Mode when
+        SLACK_APP_TOKEN is set, HTTP mode when only SLACK_SIGNING_SECRET is. With neither,
+        Socket Mode, the documented default, so what is asked for is its app-level token."""
+        if requested is not None:
+            return requested
+        if self.slack_app_token is None and self.slack_signing_secret is not None:
+            return "http"
+        return "socket"
+
+    @staticmethod
+    def needed_to_run(mode: Mode) -> tuple[str, ...]:
+        """The settings ``qwqbot run`` needs in ``mode`` (``check`` checks the same)."""
+        return ("slack_bot_token", "slack_app_token" if mode == "socket" else "slack_signing_secret",
+                "aiml_api_key")
+
     @property
     def socket_mode(self) -> bool:
-        return self.slack_app_token is not None
+        return self.run_mode() == "socket"
 
 
 _REQUIRED_HINT = {
     "slack_bot_token": "the Bot User OAuth Token (xoxb-...) from your app's OAuth & Permissions page",
-    "slack_app_token": "an app-level token (xapp-...) with connections:write, from Basic Information",
-    "slack_signing_secret": "the Signing Secret from your app's Basic Information page",
+    "slack_app_token": "an app-level token (xapp-...) with connections:write, from your app's "
+    "Basic Information page, for Socket Mode, the default (HTTP mode takes SLACK_SIGNING_SECRET "
+    "instead)",
+    "slack_signing_secret": "the Signing Secret from your app's Basic Information page, for "
+    "HTTP mode",
     "aiml_api_key": "the API key of your model server (any non-empty value if it needs none)",
 }
+
+#: The values .env.example ships with (tests/test_config.py keeps them equal to the file):
+#: a copy of it that was never filled in must not pass for a configuration.
+ENV_EXAMPLE_PLACEHOLDERS = frozenset({"xoxb-your-bot-token", "xapp-your-app-token",
+                                      "your-aimlapi-key"})
+# The same kind of stand-in from other guides: "xoxb-your-token", "<your key>", "sk-...".
+_PLACEHOLDER_SHAPE = re.compile(r"your[-_ ]|^<.*>$|\.\.\.|^(changeme|placeholder)$",
+                                re.IGNORECASE)
+
+
+def is_placeholder(value: str) -> bool:
+    """Whether a secret is a stand-in someone forgot to replace, not a real token or key."""
+    return value in ENV_EXAMPLE_PLACEHOLDERS or bool(_PLACEHOLDER_SHAPE.search(value))
+
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -278,6 +325,11 @@ def load_settings(
             values[attr] = parse(raw.strip() if attr != "system_prompt" else raw)
         except ValueError as exc:
             problems.append(f"{env}: {exc} (got {_shown(attr, raw)})")
+    if _swapped(source.get("SLACK_BOT_TOKEN"), source.get("SLACK_APP_TOKEN")):
+        problems = [p for p in problems if not p.startswith(("SLACK_BOT_TOKEN:", "SLACK_APP_TOKEN:"))]
+        problems.insert(0, "SLACK_BOT_TOKEN and SLACK_APP_TOKEN look swapped: the bot token "
+                        "(xoxb-...) belongs in SLACK_BOT_TOKEN, the app-level token (xapp-...) "
+                        "in SLACK_APP_TOKEN")
 
     if not problems:
         max_tokens = values.get("max_tokens", Settings.max_tokens)
@@ -292,10 +344,37 @@ def load_settings(
     return Settings(**values)
 
 
+# Slack's token prefixes (https://docs.slack.dev/authentication/tokens): what a misplaced
+# token is can be said without showing any of it.
+_TOKEN_KINDS = {"xoxb-": "a bot token", "xapp-": "an app-level token", "xoxp-": "a user token",
+                "xoxe.": "a refresh token", "xoxe-": "a refresh token"}
+
+
+def _token_kind(raw: str) -> str | None:
+    return next((f"{kind}, {prefix}..." for prefix, kind in _TOKEN_KINDS.items()
+                 if raw.strip().startswith(prefix)), None)
+
+
+def _swapped(bot: str | None, app: str | None) -> bool:
+    """Both Slack tokens present, each with the other's prefix."""
+    return bool(bot and app and bot.strip().startswith("xapp-") and app.strip().startswith("xoxb-"))
+
+
+# Where a token that landed in the wrong variable belongs.
+_BELONGS = {("slack_bot_token", "xapp-"): "it belongs in SLACK_APP_TOKEN",
+            ("slack_app_token", "xoxb-"): "it belongs in SLACK_BOT_TOKEN",
+            ("slack_bot_token", "xoxp-"): "the bot needs the Bot User OAuth Token instead"}
+
+
 def _shown(attr: str, raw: str) -> str:
-    """The bad value as it may be printed: secrets are never echoed back."""
+    """The bad value as it may be printed: secrets are never echoed back, though the kind of
+    Slack token they are (its public prefix) is named, and where it belongs."""
     if attr in ("slack_bot_token", "slack_app_token", "slack_signing_secret", "aiml_api_key"):
-        return "a value of that shape, hidden"
+        kind = _token_kind(raw)
+        if kind is None:
+            return "a value not shown here, as it may be secret"
+        belongs = _BELONGS.get((attr, raw.strip()[:5]))
+        return f"{kind}: {belongs}" if belongs else kind
     return repr(raw if len(raw) <= 40 else raw[:37] + "...")
 
 

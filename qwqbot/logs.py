@@ -46,9 +46,31 @@ def log_handler(stream: TextIO | None = None) -> logging.Handler:
     return handler
 
 
+# Libraries whose INFO lines are their own bookkeeping, not news for an operator: httpx logs
+# every request URL; APScheduler 3 every job it adds ("Adding job tentatively -- it will be
+# properly scheduled when the scheduler starts", "Added job ...") and every run of one (the
+# digest heartbeat, every 30 s); Bolt's Socket Mode client each session it opens and drops.
+# Their warnings and errors still show; at DEBUG, everything does.
+QUIET_AT_INFO = ("httpx", "apscheduler", "slack_bolt")
+
+
+class QuietLibraries(logging.Filter):
+    """Drops the INFO (and lower) records of ``QUIET_AT_INFO``. A handler filter, because a
+    logger's level is not enough: Bolt sets each of its loggers to the root's level when it
+    creates them (``_configure_from_root`` in slack_bolt/logger/__init__.py)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        return not any(record.name == n or record.name.startswith(n + ".") for n in QUIET_AT_INFO)
+
+
 def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
-    root.handlers[:] = [log_handler()]
+    handler = log_handler()
+    root.handlers[:] = [handler]
     root.setLevel(level)
-    # httpx logs every request URL at INFO; keep that at DEBUG-only noise.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    if root.level > logging.DEBUG:
+        handler.addFilter(QuietLibraries())
+        for name in QUIET_AT_INFO:  # spares formatting what would be dropped anyway
+            logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

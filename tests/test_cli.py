@@ -113,15 +113,21 @@ def test_check_reports_each_part(model_server, env, tmp_path):
     done = qwqbot("check", env=env, cwd=tmp_path)
     lines = done.stdout.splitlines()
     assert done.returncode == 1  # Slack is not configured
-    assert lines[0].startswith("FAIL configuration: missing SLACK_BOT_TOKEN")
-    assert lines[1] == "FAIL Slack: not configured: set SLACK_BOT_TOKEN (xoxb-...)"
-    assert lines[2] == f"ok  model: {model_server.base_url} answers and offers Qwen/QwQ-32B"
-    assert lines[3].startswith("ok  database:")
+    assert lines[0] == ("FAIL configuration: `qwqbot run` would stop at start in Socket Mode: "
+                        "2 settings to fill in (.env.example says where each comes from)")
+    assert lines[1].startswith("       SLACK_BOT_TOKEN is not set: the Bot User OAuth Token")
+    assert lines[2].startswith("       SLACK_APP_TOKEN is not set: an app-level token (xapp-...)")
+    assert lines[3] == "FAIL Slack: not checked: SLACK_BOT_TOKEN is not set"
+    assert lines[4] == "FAIL Socket Mode: not checked: SLACK_APP_TOKEN is not set"
+    assert lines[5] == f"ok  model: {model_server.base_url} answers and offers Qwen/QwQ-32B"
+    assert lines[6].startswith("ok  database:")
 
 
 def test_check_model_wrong_key(model_server, env, tmp_path):
     done = qwqbot("check", env={**env, "AIML_API_KEY": "bad"}, cwd=tmp_path)
-    assert "FAIL model: The model server rejected the API key (401)" in done.stdout
+    # The server's words end their sentence before the hint starts its own.
+    assert ("FAIL model: The model server rejected the API key (401). The server said: "
+            "Invalid API key. Check AIML_API_KEY: it is missing, mistyped or revoked.") in done.stdout
 
 
 def test_python_dash_m_and_console_script_are_the_same_program(tmp_path):
@@ -148,6 +154,12 @@ def test_check_all_good_against_fake_slack(model_server, slack, env, tmp_path):
     assert done.returncode == 0, done.stdout
     assert "ok  configuration: complete, the bot will run in Socket Mode" in done.stdout
     assert "ok  Slack: token accepted: bot @qwqbot in workspace" in done.stdout
+    assert "ok  Socket Mode: SLACK_APP_TOKEN accepted: a connection to 127.0.0.1 opened" in (
+        done.stdout)
+    # apps.connections.open was asked with the app-level token, and its WebSocket was closed
+    [opened] = slack.calls_to("apps.connections.open")
+    assert opened.token == "xapp-test-token"
+    slack.wait_for_sync(lambda: slack.socket_connections == 0)
 
 
 def test_check_bad_slack_token(model_server, slack, env, tmp_path):
@@ -155,3 +167,62 @@ def test_check_bad_slack_token(model_server, slack, env, tmp_path):
                                 "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": slack.api_url},
                   cwd=tmp_path)
     assert "FAIL Slack: auth.test answered invalid_auth: the token is wrong" in done.stdout
+
+
+@pytest.mark.parametrize(("base", "hint"), [
+    ("{root}", "AIML_API_BASE_URL probably needs to end in /v1: try {root}/v1."),
+    ("{root}/v1/chat/completions",
+     "AIML_API_BASE_URL should end in /v1, without /chat/completions: try {root}/v1."),
+], ids=["without /v1", "with /chat/completions"])
+def test_a_base_url_that_misses_the_api_says_to_end_it_in_v1(model_server, env, tmp_path,
+                                                              base, hint):
+    root = model_server.base_url.removesuffix("/v1")
+    url = base.format(root=root)
+    for command in (("ask", "q"), ("check",)):
+        done = qwqbot(*command, env={**env, "AIML_API_BASE_URL": url}, cwd=tmp_path)
+        assert done.returncode == 1
+        out = done.stderr if command[0] == "ask" else done.stdout
+        assert f"{url} has no OpenAI-compatible API (404)." in out
+        assert hint.format(root=root) in out
+        assert "is not available" not in out  # not mistaken for a missing model
+
+
+def test_run_and_check_ask_for_the_same_settings_in_the_same_words(tmp_path):
+    run = qwqbot("run", env={}, cwd=tmp_path)
+    check = qwqbot("check", env={}, cwd=tmp_path)
+    assert run.returncode == 2 and check.returncode == 1
+    asked_by_run = [line.strip() for line in run.stderr.splitlines()[1:]]
+    asked_by_check = [line.strip() for line in check.stdout.splitlines()[1:4]]
+    assert asked_by_run == asked_by_check
+    assert [line.split(" is not set")[0] for line in asked_by_run] == [
+        "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "AIML_API_KEY"]
+    # Socket Mode is the default, and the line about its token names the other way too
+    assert "for Socket Mode, the default (HTTP mode takes SLACK_SIGNING_SECRET instead)" in (
+        asked_by_run[1])
+
+
+def test_run_in_http_mode_asks_for_the_signing_secret(tmp_path):
+    done = qwqbot("run", "--mode", "http", env={}, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "SLACK_SIGNING_SECRET is not set: the Signing Secret from your app's Basic " in (
+        done.stderr)
+    assert "SLACK_APP_TOKEN" not in done.stderr
+
+
+def test_swapped_slack_tokens_are_called_swapped(tmp_path):
+    swapped = {"SLACK_BOT_TOKEN": "xapp-1-A1-123", "SLACK_APP_TOKEN": "xoxb-1-2-abc"}
+    for command in ("run", "check"):
+        done = qwqbot(command, env=swapped, cwd=tmp_path)
+        assert done.returncode == 2
+        assert done.stderr.splitlines() == [
+            "qwqbot: Configuration problems:",
+            "  SLACK_BOT_TOKEN and SLACK_APP_TOKEN look swapped: the bot token (xoxb-...) "
+            "belongs in SLACK_BOT_TOKEN, the app-level token (xapp-...) in SLACK_APP_TOKEN"]
+        assert "A1-123" not in done.stderr and "2-abc" not in done.stderr
+
+
+def test_manifest_needs_the_checkout_or_a_file(tmp_path):
+    done = qwqbot("manifest", "--http", "https://bot.example.com", env={}, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("qwqbot: cannot read manifest.yml (No such file or directory)")
+    assert "--from FILE" in done.stderr

@@ -105,3 +105,88 @@ def test_an_update_budget_above_slacks_limit_is_refused_with_the_reason():
 def test_streaming_and_slack_patience_can_be_set():
     s = load_settings({"QWQBOT_STREAMING": "false", "QWQBOT_SLACK_PATIENCE": "60"}, env_file=None)
     assert (s.streaming, s.slack_patience) == (False, 60.0)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_secret_in_env_example_is_a_recognised_placeholder():
+    from dotenv import dotenv_values
+
+    from qwqbot.config import ENV_EXAMPLE_PLACEHOLDERS
+
+    values = {k: v for k, v in dotenv_values(ROOT / ".env.example").items() if v}
+    secrets = {k: v for k, v in values.items() if k in (
+        "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "AIML_API_KEY")}
+    assert set(secrets.values()) == ENV_EXAMPLE_PLACEHOLDERS
+    s = load_settings({}, env_file=ROOT / ".env.example")  # they parse: the shapes are right
+    assert s.missing("slack_bot_token", "slack_app_token", "aiml_api_key") == [
+        f"{env} is still the placeholder from .env.example: replace it with {hint}"
+        for env, hint in (
+            ("SLACK_BOT_TOKEN", "the Bot User OAuth Token (xoxb-...) from your app's OAuth & "
+                                "Permissions page"),
+            ("SLACK_APP_TOKEN", "an app-level token (xapp-...) with connections:write, from your "
+                                "app's Basic Information page, for Socket Mode, the default "
+                                "(HTTP mode takes SLACK_SIGNING_SECRET instead)"),
+            ("AIML_API_KEY", "the API key of your model server (any non-empty value if it "
+                             "needs none)"))]
+
+
+@pytest.mark.parametrize("value", ["xoxb-your-token", "xoxb-...", "<your key>", "changeme",
+                                   "YOUR_API_KEY"])
+def test_placeholders_from_other_guides_are_recognised_too(value):
+    from qwqbot.config import is_placeholder
+
+    assert is_placeholder(value)
+    s = load_settings({"AIML_API_KEY": value.replace(" ", "-")}, env_file=None)
+    with pytest.raises(ConfigError, match="AIML_API_KEY looks like a placeholder: replace it"):
+        s.require("aiml_api_key")
+
+
+@pytest.mark.parametrize("value", ["xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOp",
+                                   "3f1c5e0a9b7d4c2e8f6a1b3c5d7e9f0a", "sk-or-v1-abc123", "none"])
+def test_real_looking_keys_are_not_placeholders(value):
+    from qwqbot.config import is_placeholder
+
+    assert not is_placeholder(value)
+
+
+@pytest.mark.parametrize(("env", "requested", "mode"), [
+    ({"SLACK_APP_TOKEN": "xapp-1"}, None, "socket"),
+    ({"SLACK_SIGNING_SECRET": "s"}, None, "http"),
+    ({"SLACK_APP_TOKEN": "xapp-1", "SLACK_SIGNING_SECRET": "s"}, None, "socket"),
+    ({}, None, "socket"),  # neither: Socket Mode, the documented default, is what is asked for
+    ({"SLACK_APP_TOKEN": "xapp-1"}, "http", "http"),
+])
+def test_run_mode(env, requested, mode):
+    s = load_settings(env, env_file=None)
+    assert s.run_mode(requested) == mode
+    assert s.needed_to_run(mode)[1] == ("slack_app_token" if mode == "socket"
+                                        else "slack_signing_secret")
+
+
+def test_swapped_tokens_are_one_problem_that_says_so():
+    with pytest.raises(ConfigError) as info:
+        load_settings({"SLACK_BOT_TOKEN": "xapp-1-A1-secret", "SLACK_APP_TOKEN": "xoxb-2-secret",
+                       "PORT": "0"}, env_file=None)
+    assert info.value.problems[0] == (
+        "SLACK_BOT_TOKEN and SLACK_APP_TOKEN look swapped: the bot token (xoxb-...) belongs in "
+        "SLACK_BOT_TOKEN, the app-level token (xapp-...) in SLACK_APP_TOKEN")
+    assert len(info.value.problems) == 2  # and the other problem still
+    assert "secret" not in "\n".join(info.value.problems)
+
+
+@pytest.mark.parametrize(("env", "said"), [
+    ({"SLACK_BOT_TOKEN": "xapp-1-A1"}, "SLACK_BOT_TOKEN: should start with 'xoxb-' (got an "
+     "app-level token, xapp-...: it belongs in SLACK_APP_TOKEN)"),
+    ({"SLACK_BOT_TOKEN": "xoxp-1-2"}, "SLACK_BOT_TOKEN: should start with 'xoxb-' (got a user "
+     "token, xoxp-...: the bot needs the Bot User OAuth Token instead)"),
+    ({"SLACK_APP_TOKEN": "xoxb-1-2"}, "SLACK_APP_TOKEN: should start with 'xapp-' (got a bot "
+     "token, xoxb-...: it belongs in SLACK_BOT_TOKEN)"),
+    ({"SLACK_APP_TOKEN": "A1B2C3"}, "SLACK_APP_TOKEN: should start with 'xapp-' (got a value "
+     "not shown here, as it may be secret)"),
+])
+def test_a_misplaced_token_is_named_by_its_kind_never_shown(env, said):
+    with pytest.raises(ConfigError) as info:
+        load_settings(env, env_file=None)
+    assert info.value.problems == [said]

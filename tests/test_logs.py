@@ -4,7 +4,7 @@ import logging
 import pytest
 
 from qwqbot.errors import ModelAuthError
-from qwqbot.logs import RedactingFilter, log_handler, redact
+from qwqbot.logs import QUIET_AT_INFO, RedactingFilter, log_handler, redact, setup_logging
 from qwqbot.model.client import ModelClient, RetryPolicy
 from tests.fakes.model_server import error
 
@@ -71,3 +71,45 @@ async def test_a_401_logged_with_its_traceback_contains_no_key(model_server, log
     assert "ModelAuthError: The model server rejected the API key (401)." in text
     assert ("Incorrect API key: ***" in text) is echoed
     assert key not in text and "0123456789abcdef" not in text
+
+
+@pytest.fixture
+def restore_logging():
+    """setup_logging configures the process's root logger: put it back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    quiet = {name: logging.getLogger(name).level for name in QUIET_AT_INFO}
+    bolt_app = logging.getLogger("slack_bolt.AsyncApp")
+    bolt_level = bolt_app.level
+    yield
+    root.handlers[:], root.level = handlers, level
+    for name, old in quiet.items():
+        logging.getLogger(name).setLevel(old)
+    bolt_app.setLevel(bolt_level)
+
+
+def _log_the_libraries() -> None:
+    # Bolt sets its own loggers to the root's level when it makes them; do as it does.
+    logging.getLogger("slack_bolt.AsyncApp").setLevel(logging.getLogger().level)
+    logging.getLogger("apscheduler.scheduler").info("Adding job tentatively -- it will be "
+                                                    "properly scheduled when the scheduler starts")
+    logging.getLogger("slack_bolt.AsyncApp").info("A new session (s_1) has been established")
+    logging.getLogger("apscheduler.executors.default").warning("Run time of job was missed")
+    logging.getLogger("qwqbot.slack.server").info("qwqbot running as @qwqbot in Socket Mode")
+
+
+def test_libraries_bookkeeping_is_quiet_at_the_default_level(restore_logging, capsys):
+    setup_logging("INFO")
+    _log_the_libraries()
+    err = capsys.readouterr().err
+    assert "Adding job tentatively" not in err and "A new session" not in err
+    assert "WARNING apscheduler.executors.default: Run time of job was missed" in err
+    assert "INFO qwqbot.slack.server: qwqbot running as @qwqbot in Socket Mode" in err
+
+
+def test_at_debug_the_libraries_say_everything(restore_logging, capsys):
+    setup_logging("DEBUG")
+    _log_the_libraries()
+    err = capsys.readouterr().err
+    assert "INFO apscheduler.scheduler: Adding job tentatively" in err
+    assert "INFO slack_bolt.AsyncApp: A new session (s_1) has been established" in err

@@ -78,12 +78,26 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, when - (time.time() if now is None else now))
 
 
+def _base_url_hint(base_url: str) -> str | None:
+    """What to set AIML_API_BASE_URL to when it does not look like an OpenAI-compatible base
+    URL, or None when it does. Such servers serve ``/v1/models`` and ``/v1/chat/completions``,
+    and the client adds what comes after ``/v1`` itself."""
+    url = base_url.rstrip("/")
+    if url.endswith("/chat/completions"):
+        url = url[: -len("/chat/completions")]
+        return f"AIML_API_BASE_URL should end in /v1, without /chat/completions: try {url}."
+    if not url.endswith("/v1"):
+        return f"AIML_API_BASE_URL probably needs to end in /v1: try {url}/v1."
+    return None
+
+
 def error_for_status(
     status: int, body: bytes | str, *, model: str, base_url: str,
     retry_after: float | None = None, secret: str | None = None,
 ) -> ModelError:
     said = server_message(body, secret=secret)
-    detail = f" The server said: {said}" if said else ""
+    # A sentence of its own, so the hint that follows does not run on from the server's text.
+    detail = f" The server said: {said}{'' if said.endswith(('.', '!', '?', '…')) else '.'}" if said else ""
     if status == 401:
         return ModelAuthError(
             f"The model server rejected the API key (401).{detail}",
@@ -94,6 +108,11 @@ def error_for_status(
             f"or not allowed to use {model}.{detail}",
             hint="Top up the model provider account or check the key's permissions.",
             status=status)
+    url_hint = _base_url_hint(base_url)
+    if status == 404 and url_hint and not _NOT_FOUND.search(said):
+        # A 404 that names no model, from a base URL of the wrong shape: a missing path.
+        return ModelNotFoundError(f"{base_url} has no OpenAI-compatible API (404).{detail}",
+                                  hint=url_hint, status=status)
     if status == 404 or (status in (400, 422) and _NOT_FOUND.search(said)):
         return ModelNotFoundError(
             f"The model {model} is not available at {base_url} ({status}).{detail}",

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -57,8 +58,31 @@ def make_raw_client(settings: Settings, session: aiohttp.ClientSession | None = 
                                          AsyncServerErrorRetryHandler(max_retry_count=2)])
 
 
+class _DropMessage(logging.Filter):
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.message
+
+
+def _quiet_bolts_token_warning() -> None:
+    """Bolt reads SLACK_BOT_TOKEN from the environment whenever ``token`` is not passed
+    (``token = token or os.environ.get("SLACK_BOT_TOKEN")``, slack_bolt/app/async_app.py) and
+    then, ``client`` being given too, warns that the token will be unused: on every start of
+    a deployment that sets its tokens as environment variables. Unused is what is meant (the
+    client below gets its token from ``authorize``), and no argument avoids the warning: a
+    token passed with the client warns the same, and a token without the client makes Bolt
+    warn that ``authorize`` ignores it. So that one line, and only it, is dropped."""
+    bolt = logging.getLogger("slack_bolt.AsyncApp")  # Bolt's framework logger for AsyncApp
+    if not any(isinstance(f, _DropMessage) for f in bolt.filters):
+        bolt.addFilter(_DropMessage(warning_client_prioritized_and_token_skipped()))
+
+
 def build_app(services: Services) -> AsyncApp:
     settings, client, store = services.settings, services.client, services.store
+    _quiet_bolts_token_warning()
     app = AsyncApp(
         # Bolt's default single-workspace authorization calls auth.test on every request
         # until its first call returns, so a burst at start made one call per event
@@ -67,9 +91,9 @@ def build_app(services: Services) -> AsyncApp:
         # (Bolt's public hook, https://docs.slack.dev/tools/bolt-python/concepts/authorization/),
         # at the cost of one AuthorizeResult per request and no Web API call. Setting the
         # single-team middleware's private ``auth_test_result`` would do the same but breaks
-        # silently when Bolt renames it. Bolt warns that ``token`` is ignored when both are
-        # given, so the app's client is a tokenless copy of ours (Bolt builds a client per
-        # request from it, with the token ``authorize`` returns).
+        # silently when Bolt renames it. Bolt ignores ``token`` when both are given, so the
+        # app's client is a tokenless copy of ours (Bolt builds a client per request from it,
+        # with the token ``authorize`` returns).
         client=_tokenless(client),
         authorize=_authorize(services.identity, client.token),
         signing_secret=settings.slack_signing_secret.get()

@@ -1,10 +1,16 @@
-"""``qwqbot digest run CHANNEL_ID [--dry-run]``: one digest now, from a terminal."""
+"""``qwqbot digest run CHANNEL_ID [--dry-run]``: one digest now, from a terminal.
+
+Whatever goes wrong ends as one line on stderr that says what to do, and a non-zero exit:
+2 for arguments that cannot work (checked before Slack is asked), 1 when Slack or the model
+refused."""
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from typing import TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from qwqbot.config import Settings
 from qwqbot.model.client import ModelClient
@@ -13,9 +19,41 @@ from qwqbot.slack.identity import authenticate
 from qwqbot.slack.services import build_services
 from qwqbot.store import open_store
 
+EXIT_USAGE = 2
+# Conversation ids: C (public or private channel), G (older private channels), D (a DM).
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]+")
+# What Slack's refusals mean for a digest asked for by id, and what to do
+# (https://docs.slack.dev/reference/methods/conversations.history, "Errors").
+_FIXES = {
+    "channel_not_found": "Slack has no channel {id} that the bot can see: check the id (in "
+    "Slack, the channel's name, then About) and, for a private channel, invite the bot there "
+    "first (/invite @qwqbot)",
+    "not_in_channel": "the bot is not in #{name}: invite it there first (/invite @qwqbot)",
+    "is_archived": "#{name} is archived: unarchive it, or pick another channel",
+    "missing_scope": "the app lacks a scope this channel needs: reinstall it from manifest.yml",
+}
+
+
+def argument_problem(channel_id: str, *, hours: float | None, tz: str) -> str | None:
+    """Why these arguments cannot make a digest, or None."""
+    if not _CHANNEL_ID.fullmatch(channel_id):
+        return (f"{channel_id!r} is not a channel id: give the id, such as C0123456789 (in "
+                "Slack, the channel's name, then About, shows it)")
+    if hours is not None and hours <= 0:
+        return f"--hours should be above 0 (got {hours:g})"
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"--tz {tz!r} is not a time zone: give an IANA name such as Europe/Berlin, or UTC"
+    return None
+
 
 async def run_digest(settings: Settings, channel_id: str, *, dry_run: bool, hours: float | None,
-                     tz: str, out: TextIO = sys.stdout) -> int:
+                     tz: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    problem = argument_problem(channel_id, hours=hours, tz=tz)
+    if problem:
+        err.write(f"qwqbot: {problem}\n")
+        return EXIT_USAGE
     settings.require("slack_bot_token", "aiml_api_key")
     store = open_store(settings.db_path)
     client = make_client(settings)
@@ -45,5 +83,8 @@ async def run_digest(settings: Settings, channel_id: str, *, dry_run: bool, hour
     if outcome.status == "empty":
         out.write(f"No messages in #{name} in that period: nothing posted.\n")
         return 0
-    sys.stderr.write(f"qwqbot: the digest could not be made: {outcome.error}\n")
+    fix = _FIXES.get(outcome.error)
+    said = (fix.format(id=channel_id, name=name) + f" (Slack said {outcome.error})" if fix
+            else outcome.error)
+    err.write(f"qwqbot: the digest could not be made: {said}\n")
     return 1

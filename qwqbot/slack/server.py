@@ -94,8 +94,7 @@ class Bot:
     def __init__(self, settings: Settings, *, mode: Mode, port: int,
                  scheduler_now: Callable[[], datetime] | None = None,
                  backoff: Backoff | None = None) -> None:
-        settings.require("slack_bot_token", "aiml_api_key",
-                         "slack_app_token" if mode == "socket" else "slack_signing_secret")
+        settings.require(*settings.needed_to_run(mode))
         self.settings = settings
         self.mode = mode
         self.port = port
@@ -201,7 +200,8 @@ class Bot:
         self._runner = web.AppRunner(web_app, access_log=None, **runner_limits())
         await self._runner.setup()
         await web.TCPSite(self._runner, host="0.0.0.0", port=self.port).start()
-        log.info("listening on port %d; not ready until Slack answers auth.test", self.port)
+        log.info("qwqbot listening in HTTP mode on port %d (POST /slack/events); ready once "
+                 "Slack answers auth.test", self.port)
 
     async def _handle_slack(self, request: web.Request) -> web.Response:
         """Bolt's own aiohttp adapter, behind the checks the module docstring lists."""
