@@ -53,6 +53,9 @@ from qwqbot.slack.startup import Backoff, error_of, retrying, startup_client
 from qwqbot.store import open_store
 
 log = logging.getLogger(__name__)
+
+#: How often the database file is checked for being deleted or replaced under the bot.
+DB_WATCH_SECONDS = 30
 Mode = Literal["socket", "http"]
 
 #: X-Slack-Request-Timestamp is Unix seconds; anything else is refused before int() sees it
@@ -154,6 +157,8 @@ class Bot:
         # Started: from now on no write may hold the loop (store/journal.py).
         self.store.stop_waiting()
         # Retention: stored messages older than QWQBOT_RETENTION_DAYS go, daily and now.
+        # The database file, watched: Socket Mode has no /healthz to notice it deleted.
+        jobs.add_job(self._watch_db, "interval", seconds=DB_WATCH_SECONDS, id="db-watch")
         jobs.add_job(self._prune_job, "interval", hours=24, id="retention",
                      next_run_time=datetime.now(UTC))
         freeze_startup_heap()
@@ -279,6 +284,9 @@ class Bot:
     async def _healthz(self, _: web.Request) -> web.Response:
         body = self.health()
         return web.json_response(body, status=200 if body["ok"] else 503)
+
+    async def _watch_db(self) -> None:
+        self.store.health()  # logs, once, a file deleted or replaced under the bot
 
     async def _prune_job(self) -> None:
         # A coroutine, so APScheduler runs it on the loop that owns the SQLite connection

@@ -84,6 +84,7 @@ class Store:
         self.journal: Journal | None = None
         self.path = path
         self._identity = _file_identity(path)
+        self._told_missing = False
         self._pending = Pending()
 
     def stop_waiting(self) -> Journal:
@@ -140,6 +141,12 @@ class Store:
         state: str = self.journal.state if self.journal else "ok"
         if self._identity is not None and _file_identity(self.path) != self._identity:
             state = "missing"
+            if not self._told_missing:
+                self._told_missing = True
+                log.error("the database file %s was deleted or replaced while the bot runs: "
+                          "what it stores now goes to a file no one can open again, and a "
+                          "restart starts from an empty one. Put the file back (or restore a "
+                          "backup) and restart the bot", self.path)
         pending = self.journal.pending if self.journal else 0
         return {"db": state, "db_pending_writes": pending}
 

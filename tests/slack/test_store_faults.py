@@ -194,13 +194,19 @@ async def test_a_really_full_filesystem(slack, model_server, tmp_path):
         _unmount(tiny)
 
 
-async def test_a_deleted_database_file_is_noticed(harness):
+async def test_a_deleted_database_file_is_noticed(harness, caplog):
     assert (await healthz(harness)).json()["db"] == "ok"
     os.unlink(harness.env["QWQBOT_DB"])
-    health = await healthz(harness)
+    with caplog.at_level(logging.ERROR, logger="qwqbot.store.store"):
+        await harness.bot._watch_db()  # the periodic job (Socket Mode has no /healthz)
+        health = await healthz(harness)
     assert health.status_code == 503
     assert health.json()["ok"] is False
     assert health.json()["db"] == "missing"
+    told_operator = [r for r in caplog.records if "was deleted or replaced" in r.getMessage()]
+    assert len(told_operator) == 1  # once, however often it is checked
+    intact(harness)
+    await still_serving(harness)  # answering goes on meanwhile
 
 
 async def test_an_edit_or_delete_before_its_post_is_applied_when_it_arrives(harness):
