@@ -113,7 +113,7 @@ class Answerer:
     def __init__(self, *, settings: Settings, store: Store, client: AsyncWebClient,
                  calls: Calls, limits: Limits, streams: Streams, model: ModelClient,
                  identity: BotIdentity, delivery: Delivery, policy: Policy,
-                 context: ContextBuilder, files: FileReader | None = None) -> None:
+                 context: ContextBuilder, files: FileReader) -> None:
         self.settings = settings
         self.store = store
         #: the SDK client (its own retries): history reads, uploads, deletes
@@ -128,8 +128,7 @@ class Answerer:
         self.policy = policy
         self.context = context
         #: downloads and reads the files of a thread (with the bot token, files:read)
-        self.files = files or FileReader(store=store, client=client, token=client.token or "",
-                                         api_url=settings.slack_api_url)
+        self.files = files
         self._slots = asyncio.Semaphore(settings.max_concurrent)
         self._waiting: list[Job] = []  # arrival order; the head gets the next free slot
         self._running = 0
@@ -340,7 +339,8 @@ class Answerer:
     async def _join_thread(self, job: Job, thread_ts: str) -> None:
         if job.backfill:
             try:
-                await backfill_thread(self.client, self.store, job.channel, thread_ts)
+                await backfill_thread(self.client, self.store, job.channel, thread_ts,
+                                      bot_user_id=self.identity.user_id)
             except (SlackApiError, SlackClientError) as exc:
                 # Answer with what we have rather than not at all.
                 log.warning("backfill of %s/%s failed: %s", job.channel, thread_ts,

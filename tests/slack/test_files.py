@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 
+from qwqbot.config import load_settings
 from qwqbot.slack import files as slack_files
+from qwqbot.slack import history
+from qwqbot.slack.server import Bot
 from qwqbot.tokens import estimate_messages
 from tests.fakes.model_server import think_stream
 from tests.files.pdfs import make_pdf
@@ -42,6 +45,13 @@ def footer(reply: dict[str, Any]) -> str:
                      for e in b["elements"])
 
 
+def stored_file(harness, file_id: str) -> tuple[str, str | None]:
+    """(status, text) of the one stored row of that file."""
+    [row] = harness.store.db.execute(
+        "SELECT status, text FROM message_files WHERE file_id = ?", [file_id]).fetchall()
+    return row[0], row[1]
+
+
 async def ask_with(harness, files: list[dict[str, Any]], text: str = f"<@{BOT}> why does this fail?",
                    **kwargs: Any) -> tuple[str, dict[str, Any]]:
     harness.model.enqueue(think_stream("r", "Because the database is down."))
@@ -68,6 +78,13 @@ async def test_a_log_shared_with_a_mention_reaches_the_model_delimited_in_the_as
     # downloaded once (app_mention and message both came), with the bot token, after the ack
     assert harness.slack.file_downloads == [(log["id"], "xoxb-test-token")]
     assert "Files: read build.log" in footer(reply)
+
+
+async def test_the_composition_root_builds_the_one_file_reader_the_answers_use(harness):
+    services = harness.bot.services
+    assert services.answerer.files is services.files
+    # built from the settings: downloads may carry the token to SLACK_API_URL's host
+    assert services.files.api_url == harness.env["SLACK_API_URL"]
 
 
 async def test_a_csv_and_a_code_snippet_are_read_with_their_types(harness):
@@ -164,7 +181,7 @@ async def test_a_file_deleted_later_leaves_the_store_and_the_next_prompt(harness
     [message] = [m for m in harness.slack.messages("C1") if m["ts"] == ts]
     await harness.deliver({"type": "message", "subtype": "message_changed", "channel": "C1",
                            "hidden": True, "message": message, "ts": event["event_ts"]})
-    harness.bot.services.intake.on_event(event)
+    assert (await harness.deliver(event)).status_code == 200
     stored = harness.store.message_files("C1", [ts])
     assert stored == []
     assert harness.store.db.execute("SELECT text, status FROM message_files").fetchall() == [
@@ -174,6 +191,106 @@ async def test_a_file_deleted_later_leaves_the_store_and_the_next_prompt(harness
     await harness.finished("C1", follow)
     assert "connection refused" not in json.dumps(sent(harness))
     assert "<<file" not in json.dumps(sent(harness))
+
+
+async def test_a_signed_file_deleted_event_alone_takes_the_file_out_of_the_thread(harness):
+    # Only file_deleted (https://docs.slack.dev/reference/events/file_deleted) is delivered,
+    # not the message_changed with the tombstone, so it alone must mark the file deleted.
+    log = harness.slack.add_file("build.log", LOG, user="U1", filetype="text")
+    ts, _ = await ask_with(harness, [log])
+    assert stored_file(harness, log["id"])[0] == "read"
+    response = await harness.deliver(harness.slack.delete_file(log["id"]))
+    assert response.status_code == 200
+    await harness.slack.wait_for(lambda: stored_file(harness, log["id"]) == ("deleted", None))
+    harness.model.enqueue(think_stream("r", "No log any more."))
+    follow = await harness.post("C1", "U1", "still there?", thread_ts=ts)
+    await harness.finished("C1", follow)
+    assert "connection refused" not in json.dumps(sent(harness))
+
+
+async def test_file_events_over_socket_mode_are_acknowledged(slack, model_server, tmp_path):
+    # Over Socket Mode an event no Bolt listener matches is a 404 and is never acknowledged
+    # (slack_bolt.adapter.socket_mode: only a 200 sends the ack), so Slack would send it again.
+    settings = load_settings({
+        "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_APP_TOKEN": "xapp-test-token",
+        "SLACK_API_URL": slack.api_url, "AIML_API_KEY": "test-key",
+        "AIML_API_BASE_URL": model_server.base_url, "QWQBOT_DB": str(tmp_path / "s.db")},
+        env_file=None)
+    bot = Bot(settings, mode="socket", port=0)
+    await bot.start()
+    try:
+        await slack.wait_socket()
+        deleted = slack.send_socket_event({"type": "file_deleted", "file_id": "F1",
+                                           "channel_ids": ["C1"]})
+        changed = slack.send_socket_event({"type": "file_change", "file_id": "F2",
+                                           "file": {"id": "F2"}})
+        assert (await slack.wait_ack(deleted))["envelope_id"] == deleted
+        assert (await slack.wait_ack(changed))["envelope_id"] == changed
+    finally:
+        await bot.stop()
+
+
+def seed_share(harness, user: str, text: str, files: list[dict[str, Any]], *,
+               thread_ts: str | None = None, **extra: Any) -> str:
+    """A file_share message that exists in Slack but whose event the bot never got (posted
+    before it was in the thread): only Slack history knows it."""
+    ts: str = harness.slack.add_message("C1", user=user, text=text, thread_ts=thread_ts,
+                                        subtype="file_share", files=files, upload=True, **extra)
+    for f in files:
+        harness.slack.share_file(f["id"], "C1", ts, thread_ts)
+    return ts
+
+
+async def test_a_file_shared_before_the_bot_was_mentioned_in_the_thread_is_read(harness):
+    log = harness.slack.add_file("build.log", LOG, user="U1", filetype="text")
+    root = seed_share(harness, "U1", "the nightly build broke, log attached", [log])
+    harness.slack.add_message("C1", user="U2", text="same here", thread_ts=root)
+    harness.model.enqueue(think_stream("r", "The database is down."))
+    ts = await harness.post("C1", "U2", f"<@{BOT}> what does the log say?", thread_ts=root)
+    row = await harness.finished("C1", ts)
+    assert row["status"] == "done"
+    assert harness.slack.calls_to("conversations.replies")  # the thread was read back
+    by_author = dict(turns(user_text(sent(harness))))
+    [(_, name, kind, _, content)] = files_in(by_author["Alice"])  # in the sharer's turn
+    assert (name, kind) == ("build.log", "text")
+    assert content == LOG.decode().rstrip("\n")
+    assert harness.slack.file_downloads == [(log["id"], "xoxb-test-token")]
+    [reply] = harness.bot_replies("C1", root)
+    assert "Files: read build.log" in footer(reply)
+
+
+async def test_the_bots_own_upload_in_a_backfilled_thread_is_not_read_as_a_file(harness):
+    # The bot uploads long reasoning as a file in the thread (slack/delivery.py); read back
+    # from history, it must not come back to the model as someone's file.
+    root = harness.slack.add_message("C1", user="U1", text="why is the build red?")
+    mine = harness.slack.add_file("reasoning.md", b"my earlier thoughts", user=BOT,
+                                  filetype="markdown")
+    seed_share(harness, BOT, "", [mine], thread_ts=root, bot_id=harness.slack.bot_id)
+    harness.model.enqueue(think_stream("r", "Still the database."))
+    ts = await harness.post("C1", "U2", f"<@{BOT}> any news?", thread_ts=root)
+    await harness.finished("C1", ts)
+    assert harness.slack.file_downloads == []
+    assert "my earlier thoughts" not in json.dumps(sent(harness))
+    assert harness.store.db.execute("SELECT COUNT(*) FROM message_files").fetchone()[0] == 0
+
+
+async def test_a_digest_period_read_records_the_files_people_shared(harness):
+    log = harness.slack.add_file("build.log", LOG, user="U1", filetype="text")
+    other = harness.slack.add_file("ci.txt", b"CI says no", user="UCI", filetype="text")
+    root = seed_share(harness, "U1", "log of last night", [log])
+    reply = seed_share(harness, "UCI", "CI report", [other], thread_ts=root, bot_id="BCI")
+    services = harness.bot.services
+    count = await history.backfill_period(services.client, services.store, "C1",
+                                          float(root) - 1, float(reply) + 1)
+    assert count == 2
+    rows = harness.store.db.execute(
+        "SELECT ts, thread_ts, user_id, file_id, name, status FROM message_files").fetchall()
+    # the person's file, in its thread; not the app's (the bot's own cannot be told apart)
+    assert rows == [(root, root, "U1", log["id"], "build.log", "pending")]
+    await history.backfill_period(services.client, services.store, "C1", float(root) - 1,
+                                  float(reply) + 1, bot_user_id=BOT)
+    assert {r[0] for r in harness.store.db.execute("SELECT file_id FROM message_files")} == {
+        log["id"], other["id"]}
 
 
 async def test_a_file_the_bot_may_not_download_gets_one_footer_line(harness):
@@ -252,8 +369,12 @@ async def test_a_changed_file_is_read_afresh_by_the_next_answer(harness):
                                      mode="snippet")
     ts, _ = await ask_with(harness, [snippet])
     harness.slack.files[snippet["id"]].content = b"SELECT 2;"
-    harness.bot.services.intake.on_event(
+    # Slack's file_change event (https://docs.slack.dev/reference/events/file_change), signed
+    # and posted like any other: Bolt must have a listener for it, or it answers 404.
+    response = await harness.deliver(
         {"type": "file_change", "file_id": snippet["id"], "file": {"id": snippet["id"]}})
+    assert response.status_code == 200
+    await harness.slack.wait_for(lambda: stored_file(harness, snippet["id"]) == ("check", None))
     harness.model.enqueue(think_stream("r", "Two."))
     follow = await harness.post("C1", "U1", "and now?", thread_ts=ts)
     await harness.finished("C1", follow)
