@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Coroutine, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question", nargs="+", help="the question (quote it, or several words)")
     ask.add_argument("--reasoning", "-r", action="store_true",
                      help="show the model's reasoning as it arrives")
+    ask.add_argument("--file", "-f", action="append", default=[], metavar="PATH", type=Path,
+                     help="a file for the model to read with the question (text, code, logs, "
+                          "CSV, JSON, PDF); repeat for several")
 
     check = sub.add_parser("check", help="check what `run` needs: configuration, the Slack "
                            "tokens, the model endpoint, the database (changes nothing)")
@@ -80,6 +84,24 @@ def forget_report(counts: dict[str, int], *, user: str | None, channel: str | No
             "(delete them in Slack if they must go).")
 
 
+def with_local_files(settings: Settings, question: str,
+                     paths: Sequence[Path]) -> tuple[Settings, str]:
+    """``ask --file``: the question with the files in it, fenced as in Slack, and the settings
+    whose system prompt explains the fences; what was shortened or not read goes to stderr."""
+    from qwqbot.conversation import FILE_RULES, new_nonce, with_files
+    from qwqbot.files.footer import footer_lines
+    from qwqbot.files.local import read_local_files
+
+    local = read_local_files(paths, question=question, system_prompt=settings.system_prompt,
+                             budget_tokens=settings.context_tokens - settings.max_tokens)
+    for line in footer_lines(local.report, name=str):
+        print("qwqbot: " + line.split(" ", 1)[1], file=sys.stderr)  # without the Slack emoji
+    nonce = new_nonce()
+    rules = FILE_RULES.format(nonce=nonce)
+    return (replace(settings, system_prompt=f"{settings.system_prompt}\n\n{rules}"),
+            with_files(question, local.files, nonce))
+
+
 def run_loop(main: Coroutine[Any, Any, int]) -> int:
     """The bot's one event loop: uvloop where it is installed (Linux, macOS), which roughly
     halves the CPU cost of each Slack request and model chunk; plain asyncio otherwise."""
@@ -124,7 +146,14 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from qwqbot.terminal import ask
 
         settings.require("aiml_api_key")
-        return asyncio.run(ask(settings, " ".join(args.question), show_reasoning=args.reasoning))
+        question = " ".join(args.question)
+        if args.file:
+            try:
+                settings, question = with_local_files(settings, question, args.file)
+            except OSError as exc:
+                print(f"qwqbot: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+                return EXIT_CONFIG
+        return asyncio.run(ask(settings, question, show_reasoning=args.reasoning))
     if args.command == "check":
         from qwqbot.checks import run_checks
 

@@ -226,3 +226,34 @@ def test_manifest_needs_the_checkout_or_a_file(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("qwqbot: cannot read manifest.yml (No such file or directory)")
     assert "--from FILE" in done.stderr
+
+
+def test_ask_with_files_puts_them_in_the_question_fenced_and_says_what_it_could_not_read(
+        model_server, env, tmp_path):
+    from tests.files.pdfs import make_pdf
+
+    (tmp_path / "app.log").write_text("ERROR boom\nINFO retry\n")
+    (tmp_path / "invoice.pdf").write_bytes(make_pdf([["Total: 12.50 EUR"]]))
+    (tmp_path / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    model_server.enqueue(think_stream("r", "It failed."))
+    done = qwqbot("ask", "why?", "--file", "app.log", "-f", "invoice.pdf", "--file", "photo.png",
+                  env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "It failed.\n"
+    system, user = model_server.requests[0].json["messages"]
+    nonce = user["content"].split("<<file ", 1)[1].split(" ", 1)[0]
+    assert f"<<file {nonce} #N" in system["content"]
+    assert user["content"] == (
+        f'why?\n\n<<file {nonce} #1 name="app.log" type="log">>\nERROR boom\nINFO retry\n'
+        f'<<end file {nonce}>>\n\n<<file {nonce} #2 name="invoice.pdf" type="PDF">>\n[page 1]\n'
+        f'Total: 12.50 EUR\n<<end file {nonce}>>\n\n<<file {nonce} #3 name="photo.png" '
+        f'type="PNG image" unread="you cannot see images, audio or video: only text reaches you">>')
+    assert "qwqbot: Files: read app.log, invoice.pdf" in done.stderr
+    assert "qwqbot: The model reads text only, so it did not see photo.png." in done.stderr
+
+
+def test_ask_with_a_missing_file_says_so_and_asks_nothing(model_server, env, tmp_path):
+    done = qwqbot("ask", "why?", "--file", "nope.log", env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "qwqbot: cannot read nope.log: No such file or directory"
+    assert model_server.requests == []

@@ -65,7 +65,8 @@ def test_manifest_has_what_the_bot_uses(manifest):
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     # every event's scope, and the Web API methods the bot calls
     assert {"app_mentions:read", "channels:history", "groups:history", "im:history",
-            "mpim:history", "chat:write", "users:read", "files:write", "commands"} <= scopes
+            "mpim:history", "chat:write", "users:read", "files:write", "files:read",
+            "commands"} <= scopes
     commands = [c["command"] for c in manifest["features"]["slash_commands"]]
     assert commands == ["/qwq"]
 

@@ -1,8 +1,8 @@
 """The answer pipeline: one question in, one answer (with its reasoning) out.
 
-    start(job) -> task: placeholder -> backfill -> queue for a model slot -> prompt from the
-    store -> model stream (progress edits) -> store the outcome -> release the slot ->
-    show it in Slack
+    start(job) -> task: placeholder -> backfill -> read the thread's new files -> queue for
+    a model slot -> prompt from the store -> model stream (progress edits) -> store the
+    outcome -> release the slot -> show it in Slack (with a footer about the files)
 
 Every answer is a row in ``answers`` whose status says how far it got, so a restart can
 find the ones left unfinished. Where the answer appears (a thread, or privately) is the
@@ -27,6 +27,8 @@ from qwqbot.accounting import model_call_row
 from qwqbot.config import Settings
 from qwqbot.conversation import MessageTooLongError, Prompt
 from qwqbot.errors import AnswerCutOffError, ModelError, QwqbotError
+from qwqbot.files.budget import FileReport
+from qwqbot.files.footer import footer_lines
 from qwqbot.model.client import ModelClient
 from qwqbot.model.events import AnswerDelta, Completion, ModelEvent
 from qwqbot.policy import Policy
@@ -34,6 +36,7 @@ from qwqbot.slack.answer_blocks import answer_payloads
 from qwqbot.slack.calls import Calls, Undeliverable
 from qwqbot.slack.context import ContextBuilder
 from qwqbot.slack.delivery import Delivery, slack_error
+from qwqbot.slack.files import FileReader
 from qwqbot.slack.history import backfill_thread
 from qwqbot.slack.identity import BotIdentity
 from qwqbot.slack.inert import Audience, inert
@@ -91,6 +94,8 @@ class Job:
     message_ts: str | None = None  # the message standing for the answer, as recorded
     started: float = field(default_factory=time.monotonic)
     completion: Completion = field(default_factory=Completion)
+    #: what became of the files of the thread, for the answer's footer
+    files: FileReport = field(default_factory=FileReport)
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,7 @@ class Answerer:
     def __init__(self, *, settings: Settings, store: Store, client: AsyncWebClient,
                  calls: Calls, limits: Limits, streams: Streams, model: ModelClient,
                  identity: BotIdentity, delivery: Delivery, policy: Policy,
-                 context: ContextBuilder) -> None:
+                 context: ContextBuilder, files: FileReader) -> None:
         self.settings = settings
         self.store = store
         #: the SDK client (its own retries): history reads, uploads, deletes
@@ -122,6 +127,8 @@ class Answerer:
         self.delivery = delivery
         self.policy = policy
         self.context = context
+        #: downloads and reads the files of a thread (with the bot token, files:read)
+        self.files = files
         self._slots = asyncio.Semaphore(settings.max_concurrent)
         self._waiting: list[Job] = []  # arrival order; the head gets the next free slot
         self._running = 0
@@ -291,6 +298,8 @@ class Answerer:
                                interval=self.settings.progress_interval)
             updater.start()
             try:
+                if job.thread_ts is not None:
+                    await self._read_files(job, job.thread_ts)
                 async with self._slots:
                     self._waiting.remove(job)
                     self._running += 1
@@ -330,12 +339,22 @@ class Answerer:
     async def _join_thread(self, job: Job, thread_ts: str) -> None:
         if job.backfill:
             try:
-                await backfill_thread(self.client, self.store, job.channel, thread_ts)
+                await backfill_thread(self.client, self.store, job.channel, thread_ts,
+                                      bot_user_id=self.identity.user_id)
             except (SlackApiError, SlackClientError) as exc:
                 # Answer with what we have rather than not at all.
                 log.warning("backfill of %s/%s failed: %s", job.channel, thread_ts,
                             slack_error(exc) if isinstance(exc, SlackApiError) else exc)
         self.store.join_thread(job.channel, thread_ts)
+
+    async def _read_files(self, job: Job, thread_ts: str) -> None:
+        """Download and read the thread's files not read yet (before taking a model slot:
+        a slow download must not hold one). Whatever fails, the question is answered from
+        what could be read; each file's fate is stored and told in the footer."""
+        try:
+            await self.files.read_thread(job.channel, thread_ts, job.request_ts)
+        except Exception:  # a bug here must not cost the answer
+            log.exception("reading the files of %s/%s failed", job.channel, thread_ts)
 
     async def _progress(self, job: Job, view: View) -> None:
         await job.surface.progress(view)
@@ -398,8 +417,9 @@ class Answerer:
     async def _prompt(self, job: Job) -> Prompt:
         if job.thread_ts is None:
             return await self.context.for_question(job.channel, job.question or "", job.user_id)
-        return await self.context.for_thread(job.channel, job.thread_ts, job.request_ts,
-                                             job.user_id)
+        prompt, job.files = await self.context.for_thread_with_files(
+            job.channel, job.thread_ts, job.request_ts, job.user_id)
+        return prompt
 
     def _record_call(self, job: Job, completion: Completion, started: float, prompt: Prompt,
                      *, error_kind: str | None = None) -> None:
@@ -466,7 +486,8 @@ class Answerer:
                 omitted_hint=f"the bot keeps the full text (answer {job.answer_id})")
         shown = answer or ("_The model ran out of tokens before it could answer; its reasoning "
                            "so far is below._" if cut_off else "_The model gave no answer._")
-        note = "\n".join(filter(None, (note, self._prompt_note(job.channel)))) or None
+        files = footer_lines(job.files, name=lambda name: inert(escape(name)))
+        note = "\n".join(filter(None, (note, self._prompt_note(job.channel), *files))) or None
         payloads = answer_payloads(shown, note=note, inert=audience)
         if attachment is not None:
             payloads[0]["attachments"] = [attachment.payload]

@@ -1,7 +1,11 @@
 """The model's prompt for one answer, from the store: the Slack-facing half of
 conversation.py (names, place, the asker's date, the channel's own instructions), which itself
 stays pure. Each prompt gets a fresh random code for its turn markers (conversation.new_nonce),
-so what one request showed the model is no key to the next."""
+so what one request showed the model is no key to the next.
+
+Files shared in the thread come from the store, already read (``qwqbot.slack.files``), and
+are placed into their turns within the budget by ``qwqbot.files.budget``; what became of each
+is returned for the answer's footer."""
 
 from __future__ import annotations
 
@@ -10,17 +14,24 @@ from typing import Any
 
 from qwqbot.config import Settings
 from qwqbot.conversation import (
+    FILE_RULES,
     TURN_FRAMING_TOKENS,
+    TURN_RULES,
+    MessageTooLongError,
     Place,
     Prompt,
     Turn,
     build_prompt,
+    file_opening,
     new_nonce,
     to_plain,
 )
+from qwqbot.files.budget import FileReport, Placement, StoredFile, file_room, place_files
+from qwqbot.files.kinds import Kind, classify, label
 from qwqbot.formatting import find_zone
 from qwqbot.policy import Policy
 from qwqbot.slack.channels import Channels
+from qwqbot.slack.files import FILES_PER_ANSWER
 from qwqbot.slack.people import People
 from qwqbot.slacktext import author_name, mentioned_ids
 from qwqbot.store import Store
@@ -30,6 +41,13 @@ from qwqbot.tokens import estimate_tokens
 READ_MARGIN = 1.1
 BARE_MENTION_IN_THREAD = "(mentions you without a question: respond to the conversation above)"
 BARE_MENTION_ALONE = "(mentions you without a question: greet them and say briefly what you can do)"
+BARE_MENTION_WITH_FILES = ("(shares the files below without a question: say "
+                           "briefly what they are and what stands out in them)")
+#: Tokens of the system message beyond the prompts' own text (rules, date, place), at most.
+SYSTEM_FRAMING_TOKENS = 150
+#: Halvings of the files' room tried when the question does not fit with its files.
+FILE_ROOM_TRIES = 4
+NOT_TRIED = f"the bot reads at most {FILES_PER_ANSWER} files for one answer"
 
 
 class _Enough:
@@ -65,6 +83,12 @@ class ContextBuilder:
                          asker: str) -> Prompt:
         """The thread up to and including the post being answered (later posts are the
         conversation's future, not this answer's context)."""
+        prompt, _ = await self.for_thread_with_files(channel, thread_ts, request_ts, asker)
+        return prompt
+
+    async def for_thread_with_files(self, channel: str, thread_ts: str, request_ts: str,
+                                    asker: str) -> tuple[Prompt, FileReport]:
+        """``for_thread``, and what became of the files shared in the thread."""
         budget = self.settings.context_tokens - self.settings.max_tokens
         margin = READ_MARGIN
         while True:
@@ -73,35 +97,77 @@ class ContextBuilder:
             rows, total = self.store.thread_window(channel, thread_ts, request_ts,
                                                    enough=_Enough(budget * margin))
             unseen = total - len(rows)
-            prompt = await self._build(channel, rows, asker, unseen=unseen)
+            prompt, files = await self._build(channel, rows, asker, unseen=unseen)
             # Done when everything was read, or the budget filled up before what was read ran
             # out (more rows could not be included anyway).
             if unseen == 0 or prompt.omitted > unseen:
-                return prompt
+                return prompt, files
             margin *= 2
 
     async def for_question(self, channel: str, question: str, asker: str) -> Prompt:
         """A private question: no thread, no memory."""
         row = {"ts": "0", "user_id": asker, "text": question, "is_bot": 0, "bot_id": None}
-        return await self._build(channel, [row], asker)
+        prompt, _ = await self._build(channel, [row], asker, with_files=False)
+        return prompt
 
     async def _build(self, channel: str, rows: list[dict[str, Any]], asker: str, *,
-                     unseen: int = 0) -> Prompt:
+                     unseen: int = 0, with_files: bool = True) -> tuple[Prompt, FileReport]:
         authors = {r["user_id"] for r in rows if r["user_id"]}
         names = await self.people.names(authors | {asker} | mentioned_ids(r["text"] for r in rows))
         turns = [Turn(author=author_name(r, names, from_self=self._is_self(r), bot_name=self.bot_name),
                       text=r["text"], from_self=self._is_self(r), ts=r["ts"]) for r in rows]
+        files = self._stored_files(channel, rows) if with_files else []
         if turns and not to_plain(turns[-1].text, names, bot_user_id=self.bot_user_id):
-            # A bare "@qwqbot": asked to weigh in on the thread, or just saying hello.
+            # A bare "@qwqbot": asked to weigh in on the thread (or its files), or saying hello.
             ask = BARE_MENTION_IN_THREAD if len(turns) > 1 else BARE_MENTION_ALONE
+            if any(f.ts == turns[-1].ts for f in files):
+                ask = BARE_MENTION_WITH_FILES
             turns[-1] = Turn(author=turns[-1].author, text=ask, from_self=False, ts=turns[-1].ts)
-        return build_prompt(
-            turns, names=names, bot_user_id=self.bot_user_id,
-            system_prompt=self.settings.system_prompt, today=self._today(asker),
-            extra_system=self.policy.system_extra(channel) if self.policy else "",
-            place=await self._place(channel, names.get(asker)),
-            budget_tokens=self.settings.context_tokens - self.settings.max_tokens, unseen=unseen,
-            nonce=new_nonce())
+        extra = self.policy.system_extra(channel) if self.policy else ""
+        budget = self.settings.context_tokens - self.settings.max_tokens
+        today, place = self._today(asker), await self._place(channel, names.get(asker))
+        room = file_room(budget, fixed_tokens=estimate_tokens(
+            self.settings.system_prompt + extra + TURN_RULES + FILE_RULES) + SYSTEM_FRAMING_TOKENS,
+            question_tokens=estimate_tokens(turns[-1].text) + TURN_FRAMING_TOKENS if turns else 0)
+        for attempt in range(FILE_ROOM_TRIES + 1):
+            placement = place_files(files, room=room if attempt < FILE_ROOM_TRIES else 0,
+                                    question_ts=turns[-1].ts) if files else None
+            shown = [Turn(t.author, t.text, t.from_self, t.ts,
+                          files=tuple(placement.by_ts.get(t.ts, ())) if placement else ())
+                     for t in turns]
+            nonce = new_nonce()
+            try:
+                prompt = build_prompt(
+                    shown, names=names, bot_user_id=self.bot_user_id,
+                    system_prompt=self.settings.system_prompt, today=today, extra_system=extra,
+                    place=place, budget_tokens=budget, unseen=unseen, nonce=nonce)
+            except MessageTooLongError:
+                # The estimate of the room was too kind (a long system prompt, say): the
+                # files get less, and at last none; the question alone decides then.
+                if placement is None or attempt == FILE_ROOM_TRIES:
+                    raise
+                room //= 2
+                continue
+            return prompt, _report(placement, prompt, nonce)
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    def _stored_files(self, channel: str, rows: list[dict[str, Any]]) -> list[StoredFile]:
+        """The files of the people's messages in ``rows``, as the store holds them."""
+        ts = [r["ts"] for r in rows if not self._is_self(r)]
+        files: list[StoredFile] = []
+        for f in self.store.message_files(channel, ts):
+            name, filetype = str(f["name"] or f["file_id"]), str(f["filetype"] or "")
+            kind: Kind = f["kind"] or classify(name=name, filetype=filetype,
+                                               mimetype=str(f["mimetype"] or ""))
+            unseen = kind in ("image", "media")
+            if f["status"] == "read" and f["text"]:
+                files.append(StoredFile(f["ts"], name, label(kind, filetype=filetype, name=name),
+                                        f["text"], partial=bool(f["partial"])))
+                continue
+            reason = str(f["reason"] or "") or NOT_TRIED
+            files.append(StoredFile(f["ts"], name, label(kind, filetype=filetype, name=name),
+                                    None, reason=reason, unseen=unseen))
+        return files
 
     def _is_self(self, row: dict[str, Any]) -> bool:
         return bool(row["is_bot"]) and (row["user_id"] == self.bot_user_id
@@ -122,3 +188,14 @@ class ContextBuilder:
             return Place("group_dm")
         return Place("private_channel" if info.get("is_private") else "channel",
                      name=info.get("name"))
+
+
+def _report(placement: Placement | None, prompt: Prompt, nonce: str) -> FileReport:
+    """What became of the files, once the prompt is built: a file placed in a turn that the
+    prompt then left out for the budget was not read after all."""
+    if placement is None:
+        return FileReport()
+    sent = "\n".join(m["content"] for m in prompt.messages)
+    missing = [f.number for shared in placement.by_ts.values() for f in shared
+               if f.text is not None and file_opening(nonce, f.number) not in sent]
+    return placement.report(left_out=missing)

@@ -4,7 +4,11 @@ Slack sends one user post that mentions the bot twice (``app_mention`` and ``mes
 different event ids, same channel + ts), echoes the bot's own posts back as ``message``
 events, and reports edits and deletions as message subtypes
 (https://docs.slack.dev/reference/events/message,
-https://docs.slack.dev/reference/events/app_mention).
+https://docs.slack.dev/reference/events/app_mention). Files shared with a post come as its
+``files`` array (subtype ``file_share``); a file deleted later turns into a ``tombstone``
+entry of an edit of the message and a ``file_deleted`` event, and a changed one (an edited
+snippet) into ``file_change`` (https://docs.slack.dev/reference/events/file_deleted,
+https://docs.slack.dev/reference/events/file_change).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
 
+from qwqbot.files.refs import FileRef, file_ref
 from qwqbot.slacktext import mentions
 from qwqbot.store.kinds import Trigger
 
@@ -32,6 +37,7 @@ class Posted:
     bot_id: str | None
     subtype: str | None
     mentions_bot: bool
+    files: tuple[FileRef, ...] = ()
 
     @property
     def conversation_ts(self) -> str:
@@ -49,6 +55,7 @@ class Edited:
     ts: str
     text: str
     edited_ts: str | None
+    files: tuple[FileRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +64,34 @@ class Deleted:
     ts: str
 
 
-SlackFact = Posted | Edited | Deleted
+@dataclass(frozen=True, slots=True)
+class FileDeleted:
+    file_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileChanged:
+    file_id: str
+
+
+SlackFact = Posted | Edited | Deleted | FileDeleted | FileChanged
+
+
+def _files(message: dict[str, Any]) -> tuple[FileRef, ...]:
+    raw = message.get("files")
+    if not isinstance(raw, list):
+        return ()
+    refs = (file_ref(f) for f in raw if isinstance(f, dict))
+    return tuple(r for r in refs if r is not None)
 
 
 def parse_event(event: dict[str, Any], *, bot_user_id: str) -> SlackFact | None:
     """What a message/app_mention event means, or None for events that change nothing."""
+    if event.get("type") in ("file_deleted", "file_change"):
+        file_id = str(event.get("file_id") or (event.get("file") or {}).get("id") or "")
+        if not file_id:
+            return None
+        return FileDeleted(file_id) if event["type"] == "file_deleted" else FileChanged(file_id)
     subtype = event.get("subtype")
     channel = str(event.get("channel") or "")
     if subtype == "message_changed":
@@ -69,7 +99,7 @@ def parse_event(event: dict[str, Any], *, bot_user_id: str) -> SlackFact | None:
         if not channel or not message.get("ts"):
             return None
         return Edited(channel, str(message["ts"]), str(message.get("text") or ""),
-                      (message.get("edited") or {}).get("ts"))
+                      (message.get("edited") or {}).get("ts"), files=_files(message))
     if subtype == "message_deleted":
         ts = event.get("deleted_ts") or (event.get("previous_message") or {}).get("ts")
         return Deleted(channel, str(ts)) if channel and ts else None
@@ -89,6 +119,7 @@ def parse_event(event: dict[str, Any], *, bot_user_id: str) -> SlackFact | None:
         bot_id=event.get("bot_id"),
         subtype=subtype,
         mentions_bot=event.get("type") == "app_mention" or mentions(text, bot_user_id),
+        files=_files(event),
     )
 
 

@@ -13,7 +13,16 @@ from typing import Any
 from qwqbot.policy import Policy
 from qwqbot.slack.answerer import Answerer, Job
 from qwqbot.slack.early import EarlyChanges
-from qwqbot.slack.events import Decision, Deleted, Edited, Posted, decide, parse_event
+from qwqbot.slack.events import (
+    Decision,
+    Deleted,
+    Edited,
+    FileChanged,
+    FileDeleted,
+    Posted,
+    decide,
+    parse_event,
+)
 from qwqbot.slacktext import mentions
 from qwqbot.store import Store
 
@@ -42,9 +51,16 @@ class Intake:
                                            text=fact.text, edited_ts=fact.edited_ts):
                 self.early.keep(fact.channel_id, fact.ts, text=fact.text,
                                 edited_ts=fact.edited_ts)
+            for gone in (f for f in fact.files if f.mode == "tombstone"):
+                self.store.file_deleted(gone.id, channel_id=fact.channel_id, ts=fact.ts)
         elif isinstance(fact, Deleted):
             if not self.store.delete_message(channel_id=fact.channel_id, ts=fact.ts):
                 self.early.keep(fact.channel_id, fact.ts, text=None)
+            self.store.forget_message_files(fact.channel_id, fact.ts)
+        elif isinstance(fact, FileDeleted):
+            self.store.file_deleted(fact.file_id)
+        elif isinstance(fact, FileChanged):
+            self.store.file_changed(fact.file_id)
         elif isinstance(fact, Posted):
             change = self.early.find(fact.channel_id, fact.ts)
             if change is None:
@@ -71,6 +87,13 @@ class Intake:
             channel_id=post.channel_id, ts=post.ts,
             thread_ts=post.conversation_ts if in_thread else None, user_id=post.user_id,
             text=post.text, is_bot=bool(post.bot_id), bot_id=post.bot_id, subtype=post.subtype)
+        if post.files:
+            # Only recorded here: they are downloaded and read by the answer that needs them,
+            # after Slack has its acknowledgement (qwqbot.slack.files).
+            self.store.save_message_files(
+                channel_id=post.channel_id, ts=post.ts,
+                thread_ts=post.conversation_ts if in_thread else None, user_id=post.user_id,
+                files=post.files)
         if decision is not Decision.ANSWER or not self.answerer.accepting:
             return
         if self.store.journal is not None and self.store.journal.state == "full":

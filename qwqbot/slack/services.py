@@ -25,6 +25,7 @@ from qwqbot.slack.channels import Channels
 from qwqbot.slack.context import ContextBuilder
 from qwqbot.slack.delivery import Delivery
 from qwqbot.slack.digest_port import SlackDigestPort
+from qwqbot.slack.files import FileReader
 from qwqbot.slack.identity import BotIdentity
 from qwqbot.slack.intake import Intake
 from qwqbot.slack.limits import Limits
@@ -46,6 +47,8 @@ class Services:
     people: People
     channels: Channels
     policy: Policy
+    #: downloads and reads the files shared in threads (bot token, files:read)
+    files: FileReader
     answerer: Answerer
     intake: Intake
     digest_runner: DigestRunner
@@ -73,10 +76,14 @@ def build_services(settings: Settings, *, store: Store, client: AsyncWebClient,
     context = ContextBuilder(settings=settings, store=store, channels=channels, people=people,
                              bot_user_id=identity.user_id, bot_id=identity.bot_id,
                              bot_name=identity.name, policy=policy)
+    # Downloads carry the token the Web API client uses, and only to Slack's hosts or the
+    # configured SLACK_API_URL host (FileReader's rule).
+    files = FileReader(store=store, client=client, token=client.token or "",
+                       api_url=settings.slack_api_url)
     answerer = Answerer(
         settings=settings, store=store, client=client, calls=calls, limits=limits,
         streams=Streams(limits, enabled=settings.streaming), model=model, identity=identity,
-        delivery=Delivery(calls, client), policy=policy, context=context)
+        delivery=Delivery(calls, client), policy=policy, context=context, files=files)
     tracked = set(digests.tracked())
     port = SlackDigestPort(client=client, store=store, people=people, channels=channels,
                            team_url=identity.url)
@@ -90,5 +97,5 @@ def build_services(settings: Settings, *, store: Store, client: AsyncWebClient,
                     bot_user_id=identity.user_id, tracked=tracked)
     return Services(settings=settings, identity=identity, store=store, controls=controls,
                     digests=digests, client=client, people=people, channels=channels,
-                    policy=policy, answerer=answerer, intake=intake, digest_runner=runner,
-                    scheduler=scheduler, jobs=jobs, tracked=tracked)
+                    policy=policy, files=files, answerer=answerer, intake=intake,
+                    digest_runner=runner, scheduler=scheduler, jobs=jobs, tracked=tracked)

@@ -106,6 +106,8 @@ class ControlStore:
         cutoff = f"{older_than:.6f}"
         with self.db.atomic():
             messages = self.db.execute("DELETE FROM messages WHERE ts < ?", [cutoff]).rowcount
+            # Files read from those messages go with them (the same ts rule).
+            self.db.execute("DELETE FROM message_files WHERE ts < ?", [cutoff])
             answers = self.db.execute(
                 "UPDATE answers SET question = NULL, answer = NULL, reasoning = NULL"
                 " WHERE created_at < ? AND (answer IS NOT NULL OR question IS NOT NULL"
@@ -140,6 +142,8 @@ class ControlStore:
                 [user_id]).rowcount
             messages = self.db.execute("DELETE FROM messages WHERE user_id = ?",
                                        [user_id]).rowcount
+            # The text of every file they shared, whichever thread it is in.
+            self.db.execute("DELETE FROM message_files WHERE user_id = ?", [user_id])
             self.db.execute(
                 "DELETE FROM messages WHERE (channel_id, ts) IN (SELECT channel_id, placeholder_ts"
                 " FROM answers WHERE user_id = ? AND placeholder_ts IS NOT NULL)", [user_id])
@@ -156,6 +160,7 @@ class ControlStore:
         with self.db.atomic():
             messages = self.db.execute("DELETE FROM messages WHERE channel_id = ?",
                                        [channel_id]).rowcount
+            self.db.execute("DELETE FROM message_files WHERE channel_id = ?", [channel_id])
             answers = self.db.execute(
                 "UPDATE answers SET question = NULL, answer = NULL, reasoning = NULL"
                 " WHERE channel_id = ?", [channel_id]).rowcount

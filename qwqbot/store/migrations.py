@@ -255,3 +255,48 @@ def m005_assistant_threads(db: Database) -> None:
         },
         pk=("channel_id", "thread_ts"),
     )
+
+
+@migrations()
+def m008_message_files(db: Database) -> None:
+    # Files shared with stored messages, and the text read from each: downloaded and
+    # extracted once, so a follow-up in the thread reads it from here. One row per file per
+    # message, keyed like the message (a file shared twice is read for each message; the
+    # key makes a redelivered file_share event change nothing). ``status``: pending (not
+    # read yet), check (Slack withheld its details, or it changed: ask files.info first),
+    # read, unread (it never will be: ``reason`` says why), failed (a download that failed
+    # or timed out: tried again by a later answer, ``attempts`` times at most), deleted
+    # (file_deleted, or a tombstone in the message: kept so a redelivery cannot revive it).
+    # ``user_id`` is the sharer's, for `qwqbot forget --user`.
+    db.table("message_files").create(
+        {
+            "channel_id": str,
+            "ts": str,
+            "file_id": str,
+            "position": int,  # its place among the message's files
+            "thread_ts": str,
+            "user_id": str,
+            "name": str,
+            "filetype": str,
+            "mimetype": str,
+            "mode": str,
+            "size": int,
+            "url": str,
+            "external": int,
+            "status": str,
+            "kind": str,
+            "text": str,
+            "reason": str,
+            "partial": int,  # only the file's beginning was read (the size cap)
+            "attempts": int,
+            "created_at": float,
+            "read_at": float,
+        },
+        pk=("channel_id", "ts", "file_id"),
+        not_null={"channel_id", "ts", "file_id", "status"},
+        defaults={"attempts": 0, "partial": 0, "external": 0},
+    )
+    # Answers read a thread's files; file_deleted and file_change name only the file.
+    db.table("message_files").create_index(["channel_id", "thread_ts", "ts"])
+    db.table("message_files").create_index(["file_id"])
+    db.table("message_files").create_index(["user_id"])

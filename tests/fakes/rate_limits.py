@@ -153,6 +153,8 @@ METHOD_LIMITS: dict[str, MethodLimit] = {
     "files.getUploadURLExternal": _row("t4"),
     # https://docs.slack.dev/reference/methods/files.completeUploadExternal
     "files.completeUploadExternal": _row("t4"),
+    # https://docs.slack.dev/reference/methods/files.info
+    "files.info": _row("t4"),
 }
 
 

@@ -28,6 +28,13 @@ Wire format, as slack_sdk 3.48 sends it (see ``slack_sdk/web/async_base_client.p
 * Errors are HTTP 200 with ``{"ok": false, "error": ...}``, like Slack; only rate
   limits (429 + ``Retry-After``, see below) and injected server errors differ.  Note
   ``AsyncRateLimitErrorRetryHandler`` sleeps ``Retry-After + random()`` seconds.
+* files people share (``add_file``): served at their ``url_private_download`` on this
+  server (``GET /files-pri/...``) only with the bot token as ``Authorization: Bearer``;
+  without it, like Slack, a 200 HTML sign-in page instead of the file. ``refuse_file``
+  makes the download answer 403/404 (or that sign-in page), ``stall_file`` makes it wait
+  (headers sent, no body) for a while, ``delete_file`` deletes it (404 afterwards, ``file_not_found`` from
+  files.info) and returns the ``file_deleted`` event Slack would send.  Every download is
+  in ``file_downloads`` (file id, token).  ``files.info`` describes any file.
 * files_upload_v2: ``files.getUploadURLExternal`` returns an ``upload_url`` on
   this server; the SDK POSTs the raw bytes there (no multipart) and expects
   200 ``text/plain`` (``OK - <size>``); ``files.completeUploadExternal`` gets
@@ -119,6 +126,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeAlias, TypeVar
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -175,6 +183,10 @@ _TZ_LABELS = {
 }
 
 
+#: What Slack serves at a file's URL to a request without the right token.
+SIGN_IN_PAGE = "<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in to Slack</body></html>"
+
+
 @dataclass(frozen=True)
 class Call:
     """One Web API request as received (recorded on arrival, before latency/faults)."""
@@ -210,6 +222,15 @@ class FakeFile:
     content: bytes | None = None
     completed: bool = False
     shares: list[JSON] = field(default_factory=list)  # [{"channel": ..., "ts": ..., "thread_ts": ...}]
+    # Files people share (add_file): their own type, owner and download behaviour.
+    user: str | None = None
+    mimetype: str | None = None
+    filetype: str | None = None
+    mode: str = "hosted"
+    external: bool = False
+    deleted: bool = False
+    refuse_status: int | None = None  # the download answers this status instead
+    stall_seconds: float = 0.0  # the download sends its headers, then waits this long
 
 
 class SlackApiFault(Exception):
@@ -497,7 +518,10 @@ class FakeSlack(ThreadedServer):
             "views.publish": self._views_publish,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
+            "files.info": self._files_info,
         }
+        #: (file id, token sent) of every download of a file, in order
+        self.file_downloads: list[tuple[str, str | None]] = []
 
         self.add_user(bot_user_id, name=bot_name, real_name=bot_name, display_name=bot_name, is_bot=True)
 
@@ -513,6 +537,10 @@ class FakeSlack(ThreadedServer):
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT`` (no trailing slash)."""
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def _files_url(self) -> str:
+        return f"{self.base_url}/files-pri" if self._port is not None else "https://files.fake.slack.com/files-pri"
 
     @property
     def api_url(self) -> str:
@@ -704,6 +732,60 @@ class FakeSlack(ThreadedServer):
             msg.update(extra)
             self._messages[channel][ts] = msg
             return ts
+
+    def add_file(
+        self,
+        name: str,
+        content: bytes,
+        *,
+        user: str,
+        filetype: str | None = None,
+        mimetype: str | None = None,
+        mode: str = "hosted",
+        external: bool = False,
+        title: str | None = None,
+    ) -> JSON:
+        """A file a person uploads; returns its file object, as a ``file_share`` message
+        carries it in ``files``. ``filetype``/``mimetype`` default to what the name says."""
+        with self._lock:
+            self._file_seq += 1
+            fid = f"F{self._file_seq:08d}"
+            self.files[fid] = FakeFile(
+                id=fid, filename=name, length=len(content), title=title, content=content,
+                completed=True, user=user, mimetype=mimetype, filetype=filetype, mode=mode,
+                external=external,
+            )
+            return self._file_object(self.files[fid])
+
+    def share_file(self, file_id: str, channel: str, ts: str, thread_ts: str | None = None) -> None:
+        """Record that the file was shared in that message (its ``shares``)."""
+        with self._lock:
+            self.files[file_id].shares.append({"channel": channel, "ts": ts, "thread_ts": thread_ts})
+
+    def refuse_file(self, file_id: str, status: int = 403) -> None:
+        """Downloads of the file answer ``status`` (403: not shared with the bot, 404: gone;
+        200: Slack's sign-in page, as served for a file the token may not read)."""
+        with self._lock:
+            self.files[file_id].refuse_status = status
+
+    def stall_file(self, file_id: str, seconds: float) -> None:
+        """Downloads of the file send their headers, then nothing for ``seconds``."""
+        with self._lock:
+            self.files[file_id].stall_seconds = seconds
+
+    def delete_file(self, file_id: str) -> JSON:
+        """Delete the file as its owner would; returns the ``file_deleted`` event."""
+        with self._lock:
+            f = self.files[file_id]
+            f.deleted = True
+            channels = sorted({s["channel"] for s in f.shares})
+            for share in f.shares:
+                msg = self._messages.get(share["channel"], {}).get(share["ts"])
+                if msg is not None and msg.get("files"):
+                    msg["files"] = [{"id": x["id"], "mode": "tombstone"} if x.get("id") == file_id else x
+                                    for x in msg["files"]]
+        return {"type": "file_deleted", "file_id": file_id, "channel_ids": channels,
+                "event_ts": self._next_ts()}
 
     # ------------------------------------------------------- fault injection
 
@@ -1260,8 +1342,10 @@ class FakeSlack(ThreadedServer):
         return url
 
     def _file_object(self, f: FakeFile) -> JSON:
-        mimetype = mimetypes.guess_type(f.filename)[0] or "application/octet-stream"
-        ext = f.filename.rsplit(".", 1)[-1].lower() if "." in f.filename else "binary"
+        if f.deleted:
+            return {"id": f.id, "mode": "tombstone"}
+        mimetype = f.mimetype or mimetypes.guess_type(f.filename)[0] or "application/octet-stream"
+        ext = f.filetype or (f.filename.rsplit(".", 1)[-1].lower() if "." in f.filename else "binary")
         public: dict[str, list[JSON]] = {}
         private: dict[str, list[JSON]] = {}
         for share in f.shares:
@@ -1281,16 +1365,15 @@ class FakeSlack(ThreadedServer):
             "mimetype": mimetype,
             "filetype": ext,
             "pretty_type": ext.upper(),
-            "user": self.bot_user_id,
+            "user": f.user or self.bot_user_id,
             "user_team": self.team_id,
             "size": len(f.content or b""),
-            "mode": "hosted",
-            "is_external": False,
+            "mode": f.mode,
+            "is_external": f.external,
             "is_public": bool(public),
-            "url_private": f"https://files.fake.slack.com/files-pri/{self.team_id}-{f.id}/{f.filename}",
-            "url_private_download": (
-                f"https://files.fake.slack.com/files-pri/{self.team_id}-{f.id}/download/{f.filename}"
-            ),
+            # Served by this fake (GET /files-pri/...), with the bot token only.
+            "url_private": f"{self._files_url}/{self.team_id}-{f.id}/{quote(f.filename)}",
+            "url_private_download": f"{self._files_url}/{self.team_id}-{f.id}/download/{quote(f.filename)}",
             "permalink": f"{self.workspace_url}files/{self.bot_user_id}/{f.id}/{f.filename}",
             "alt_txt": f.alt_txt,
             "channels": sorted(public),
@@ -1745,6 +1828,12 @@ class FakeSlack(ThreadedServer):
             msg["files"] = [self._file_object(f) for f in found]
         return {"files": [self._file_object(f) for f in found]}
 
+    def _files_info(self, p: JSON) -> JSON:
+        f = self.files.get(str(p.get("file") or ""))
+        if f is None or f.deleted:
+            raise SlackApiFault("file_not_found")
+        return {"file": self._file_object(f), "comments": [], "response_metadata": {"next_cursor": ""}}
+
     # ------------------------------------------------------------- plumbing
 
     async def _astart(self) -> None:
@@ -1753,6 +1842,8 @@ class FakeSlack(ThreadedServer):
         app.router.add_post("/upload/v1/{file_id}", self._handle_upload)
         app.router.add_post("/response/{key}", self._handle_response_url)
         app.router.add_get("/_fake/state", self._handle_state)
+        app.router.add_get("/files-pri/{key}/download/{name}", self._handle_file)
+        app.router.add_get("/files-pri/{key}/{name}", self._handle_file)
         app.router.add_get("/socket/{ticket}", self._handle_socket)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.25, handle_signals=False)
         await runner.setup()
@@ -1917,6 +2008,33 @@ class FakeSlack(ThreadedServer):
                 return web.Response(status=404, text="file_not_found", content_type="text/plain")
             f.content = data
         return web.Response(text=f"OK - {len(data)}", content_type="text/plain")
+
+    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        """A file's url_private(_download): the bytes for the bot token, Slack's sign-in page
+        (200, HTML) for anyone else."""
+        fid = request.match_info["key"].rsplit("-", 1)[-1]
+        header = request.headers.get("Authorization", "")
+        token = header[7:].strip() if header.startswith("Bearer ") else None
+        with self._lock:
+            self.file_downloads.append((fid, token))
+            f = self.files.get(fid)
+            if token != self.bot_token:
+                return web.Response(text=SIGN_IN_PAGE, content_type="text/html")
+            if f is None or f.deleted or f.content is None:
+                return web.Response(status=404, text="Not Found", content_type="text/plain")
+            if f.refuse_status == 200:
+                return web.Response(text=SIGN_IN_PAGE, content_type="text/html")
+            if f.refuse_status is not None:
+                return web.Response(status=f.refuse_status, text="Forbidden", content_type="text/plain")
+            content, stall = f.content, f.stall_seconds
+            ctype = f.mimetype or mimetypes.guess_type(f.filename)[0] or "application/octet-stream"
+        response = web.StreamResponse(headers={"Content-Type": ctype, "Content-Length": str(len(content))})
+        await response.prepare(request)
+        if stall:
+            await asyncio.sleep(stall)
+        await response.write(content)
+        await response.write_eof()
+        return response
 
     async def _handle_response_url(self, request: web.Request) -> web.StreamResponse:
         key = request.match_info["key"]

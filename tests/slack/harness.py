@@ -123,10 +123,19 @@ class Harness:
         thread_ts: str | None = None,
         channel_type: str = "channel",
         both_events: bool = True,
+        files: list[dict[str, Any]] | None = None,
     ) -> str:
         """A person posts: the message exists in Slack, and Slack sends its events (for a
-        mention of the bot, both ``app_mention`` and ``message``, as real Slack does)."""
-        ts = self.slack.add_message(channel, user=user, text=text, thread_ts=thread_ts)
+        mention of the bot, both ``app_mention`` and ``message``, as real Slack does).
+        ``files``: file objects (``FakeSlack.add_file``) shared with it: a ``file_share``
+        message, with them in its ``files`` array, as Slack sends it."""
+        extra: dict[str, Any] = {}
+        if files:
+            extra = {"subtype": "file_share", "files": files, "upload": True,
+                     "display_as_bot": False}
+        ts = self.slack.add_message(channel, user=user, text=text, thread_ts=thread_ts, **extra)
+        for f in files or ():
+            self.slack.share_file(f["id"], channel, ts, thread_ts)
         event: dict[str, Any] = {
             "type": "message",
             "channel": channel,
@@ -135,6 +144,7 @@ class Harness:
             "ts": ts,
             "channel_type": channel_type,
             "event_ts": ts,
+            **extra,
         }
         if thread_ts:
             event["thread_ts"] = thread_ts
