@@ -30,8 +30,10 @@ T = TypeVar("T")
 
 class SlackDigestPort:
     def __init__(self, *, client: AsyncWebClient, store: Store, people: People,
-                 channels: Channels, team_url: str) -> None:
+                 channels: Channels, team_url: str, bot_user_id: str | None = None) -> None:
         self.client = client
+        #: the bot's own uploads (its reasoning files) are not recorded as shared files
+        self.bot_user_id = bot_user_id
         self.store = store
         self.people = people
         self.channels = channels
@@ -39,7 +41,7 @@ class SlackDigestPort:
 
     async def read_period(self, channel_id: str, start: float, end: float) -> int:
         return await _slack(lambda: backfill_period(self.client, self.store, channel_id,
-                                                    start, end))
+                                                    start, end, bot_user_id=self.bot_user_id))
 
     async def names(self, user_ids: set[str], texts: Iterable[str]) -> dict[str, str]:
         return await self.people.names(user_ids | mentioned_ids(texts))

@@ -86,7 +86,7 @@ def build_services(settings: Settings, *, store: Store, client: AsyncWebClient,
         delivery=Delivery(calls, client), policy=policy, context=context, files=files)
     tracked = set(digests.tracked())
     port = SlackDigestPort(client=client, store=store, people=people, channels=channels,
-                           team_url=identity.url)
+                           team_url=identity.url, bot_user_id=identity.user_id)
     runner = DigestRunner(settings=settings, store=store, digests=digests, model=model,
                           slack=port, bot_user_id=identity.user_id,
                           post_empty=policy.digest_post_empty)
