@@ -14,25 +14,18 @@ from slack_bolt.async_app import AsyncApp
 
 from qwqbot.slack.intake import Intake
 
+#: The events whose facts the Intake takes (qwqbot.slack.events.parse_event).
+EVENTS = ("app_mention", "message", "file_deleted", "file_change")
+
 
 def register(app: AsyncApp, intake: Intake) -> None:
-    # Both events arrive for one post that mentions the bot; the Intake answers the
-    # post once, keyed on (channel, ts).
-    @app.event("app_mention")
-    async def on_mention(event: dict[str, Any]) -> None:
+    async def on_event(event: dict[str, Any]) -> None:
         intake.on_event(event)
 
-    @app.event("message")
-    async def on_message(event: dict[str, Any]) -> None:
-        intake.on_event(event)
-
-    # https://docs.slack.dev/reference/events/file_deleted: its text leaves the store at once.
-    @app.event("file_deleted")
-    async def on_file_deleted(event: dict[str, Any]) -> None:
-        intake.on_event(event)
-
-    # https://docs.slack.dev/reference/events/file_change (an edited snippet or post): it is
-    # read afresh, details from files.info first, when an answer next needs it.
-    @app.event("file_change")
-    async def on_file_change(event: dict[str, Any]) -> None:
-        intake.on_event(event)
+    # app_mention and message both arrive for one post that mentions the bot; the Intake
+    # answers the post once, keyed on (channel, ts). file_deleted
+    # (https://docs.slack.dev/reference/events/file_deleted): the file's text leaves the store
+    # at once. file_change (https://docs.slack.dev/reference/events/file_change, an edited
+    # snippet or post): read afresh, details from files.info first, when an answer next needs it.
+    for name in EVENTS:
+        app.event(name)(on_event)
