@@ -1,7 +1,11 @@
 """The model's prompt for one answer, from the store: the Slack-facing half of
 conversation.py (names, place, the asker's date, the channel's own instructions), which itself
 stays pure. Each prompt gets a fresh random code for its turn markers (conversation.new_nonce),
-so what one request showed the model is no key to the next."""
+so what one request showed the model is no key to the next.
+
+Tokens are counted with the configured model's tokenizer (tokens.counter_for_model); each stored
+message's count is read with it (the ``tokens`` column), so a long thread costs little tokenizing:
+only a message that shows a name for an id is counted here, once per text (the counter's cache)."""
 
 from __future__ import annotations
 
@@ -10,41 +14,46 @@ from typing import Any
 
 from qwqbot.config import Settings
 from qwqbot.conversation import (
-    TURN_FRAMING_TOKENS,
     Place,
     Prompt,
     Turn,
     build_prompt,
     new_nonce,
-    to_plain,
+    turn_framing_tokens,
 )
 from qwqbot.formatting import find_zone
 from qwqbot.policy import Policy
+from qwqbot.prompt_text import to_plain
 from qwqbot.slack.channels import Channels
 from qwqbot.slack.people import People
 from qwqbot.slacktext import author_name, mentioned_ids
 from qwqbot.store import Store
-from qwqbot.tokens import estimate_tokens
+from qwqbot.tokens import TokenCounter, counter_for_model, estimate_tokens
 
-#: read this much more raw text than the budget holds before building the prompt
-READ_MARGIN = 1.1
+#: read this much more stored text than the budget holds before building the prompt: the counts
+#: are exact, but a name can be fewer tokens than the id the store counted
+READ_MARGIN = 1.0
 BARE_MENTION_IN_THREAD = "(mentions you without a question: respond to the conversation above)"
 BARE_MENTION_ALONE = "(mentions you without a question: greet them and say briefly what you can do)"
 
 
 class _Enough:
-    """Stops a newest-first read once the raw texts read, with the least framing each turn
-    gets in the prompt, exceed ``limit`` tokens."""
+    """Stops a newest-first read once the stored texts read, with the least framing each turn
+    gets in the prompt (``framing`` for a person's), exceed ``limit`` tokens."""
 
-    def __init__(self, limit: float) -> None:
+    def __init__(self, limit: float, framing: int) -> None:
         self.limit = limit
+        self.framing = framing
         self.tokens = 0
 
     def __call__(self, row: dict[str, Any]) -> bool:
         # A bot's own answer may merge into the message before it ("\n\n", a token); a
         # person's turn always has its two marker lines.
-        framing = 1 if row["is_bot"] else TURN_FRAMING_TOKENS
-        self.tokens += estimate_tokens(row["text"] or "") + framing
+        framing = 1 if row["is_bot"] else self.framing
+        # The stored count (the default model's tokens) is only a guide to how much to read:
+        # the prompt is counted by the model's own counter, and a short read is read again.
+        stored = row.get("tokens")
+        self.tokens += (stored if stored is not None else estimate_tokens(row["text"] or "")) + framing
         return self.tokens > self.limit
 
 
@@ -60,37 +69,55 @@ class ContextBuilder:
         self.bot_id = bot_id
         self.bot_name = bot_name
         self.policy = policy
+        #: the configured model's tokenizer (loaded now: the first answer should not wait for it)
+        self.counter: TokenCounter = counter_for_model(settings.model)
+        self.counter.units("warm up")
+
+    @property
+    def budget(self) -> int:
+        """The configured room for a prompt: the context window less the answer's tokens."""
+        return self.settings.context_tokens - self.settings.max_tokens
 
     async def for_thread(self, channel: str, thread_ts: str, request_ts: str,
-                         asker: str) -> Prompt:
+                         asker: str, *, budget_tokens: int | None = None) -> Prompt:
         """The thread up to and including the post being answered (later posts are the
-        conversation's future, not this answer's context)."""
-        budget = self.settings.context_tokens - self.settings.max_tokens
+        conversation's future, not this answer's context), within ``budget_tokens`` (by
+        default :attr:`budget`)."""
+        budget = self.budget if budget_tokens is None else budget_tokens
         margin = READ_MARGIN
+        nonce = new_nonce()
+        framing = turn_framing_tokens(nonce, self.counter)
         while True:
-            # Read newest-first until the raw texts alone more than fill the budget: names
-            # and framing only add tokens, so the prompt cannot use more than that.
+            # Read newest-first until the texts with their framing more than fill the budget:
+            # the prompt cannot show more than that.
             rows, total = self.store.thread_window(channel, thread_ts, request_ts,
-                                                   enough=_Enough(budget * margin))
+                                                   enough=_Enough(budget * margin, framing))
             unseen = total - len(rows)
-            prompt = await self._build(channel, rows, asker, unseen=unseen)
+            prompt = await self._build(channel, rows, asker, unseen=unseen, budget=budget,
+                                       nonce=nonce)
             # Done when everything was read, or the budget filled up before what was read ran
             # out (more rows could not be included anyway).
             if unseen == 0 or prompt.omitted > unseen:
                 return prompt
             margin *= 2
 
-    async def for_question(self, channel: str, question: str, asker: str) -> Prompt:
+    async def for_question(self, channel: str, question: str, asker: str, *,
+                           budget_tokens: int | None = None) -> Prompt:
         """A private question: no thread, no memory."""
         row = {"ts": "0", "user_id": asker, "text": question, "is_bot": 0, "bot_id": None}
-        return await self._build(channel, [row], asker)
+        return await self._build(channel, [row], asker,
+                                 budget=self.budget if budget_tokens is None else budget_tokens)
 
     async def _build(self, channel: str, rows: list[dict[str, Any]], asker: str, *,
-                     unseen: int = 0) -> Prompt:
+                     budget: int, unseen: int = 0, nonce: str | None = None) -> Prompt:
         authors = {r["user_id"] for r in rows if r["user_id"]}
-        names = await self.people.names(authors | {asker} | mentioned_ids(r["text"] for r in rows))
-        turns = [Turn(author=author_name(r, names, from_self=self._is_self(r), bot_name=self.bot_name),
-                      text=r["text"], from_self=self._is_self(r), ts=r["ts"]) for r in rows]
+        names = await self.people.names(
+            authors | {asker} | mentioned_ids(r["text"] for r in rows if "<@" in r["text"]))
+        turns = []
+        for r in rows:  # runs for every message a long thread's prompt may show: kept lean
+            me = self._is_self(r)
+            turns.append(Turn(author=author_name(r, names, from_self=me, bot_name=self.bot_name),
+                              text=r["text"], from_self=me, ts=r["ts"], tokens=r.get("tokens")))
         if turns and not to_plain(turns[-1].text, names, bot_user_id=self.bot_user_id):
             # A bare "@qwqbot": asked to weigh in on the thread, or just saying hello.
             ask = BARE_MENTION_IN_THREAD if len(turns) > 1 else BARE_MENTION_ALONE
@@ -100,8 +127,7 @@ class ContextBuilder:
             system_prompt=self.settings.system_prompt, today=self._today(asker),
             extra_system=self.policy.system_extra(channel) if self.policy else "",
             place=await self._place(channel, names.get(asker)),
-            budget_tokens=self.settings.context_tokens - self.settings.max_tokens, unseen=unseen,
-            nonce=new_nonce())
+            budget_tokens=budget, unseen=unseen, nonce=nonce or new_nonce(), counter=self.counter)
 
     def _is_self(self, row: dict[str, Any]) -> bool:
         return bool(row["is_bot"]) and (row["user_id"] == self.bot_user_id

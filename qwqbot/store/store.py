@@ -38,6 +38,7 @@ from sqlite_utils.db import Table
 from qwqbot.errors import StoreError
 from qwqbot.store.kinds import AnswerStatus, ModelCallPurpose, Trigger
 from qwqbot.store.migrations import migrations
+from qwqbot.tokens import message_tokens
 
 log = logging.getLogger(__name__)
 
@@ -96,22 +97,24 @@ class Store:
     def save_message(self, *, channel_id: str, ts: str, thread_ts: str | None, user_id: str | None,
                      text: str, is_bot: bool = False, bot_id: str | None = None,
                      subtype: str | None = None) -> None:
-        """Insert or refresh a message (idempotent on (channel_id, ts))."""
+        """Insert or refresh a message (idempotent on (channel_id, ts)), with its token count."""
         now = self.clock()
         self.db.execute(
             "INSERT INTO messages (channel_id, ts, thread_ts, user_id, text, is_bot, bot_id,"
-            " subtype, deleted, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,0,?,?)"
+            " subtype, deleted, created_at, updated_at, tokens) VALUES (?,?,?,?,?,?,?,?,0,?,?,?)"
             " ON CONFLICT (channel_id, ts) DO UPDATE SET text = excluded.text,"
+            " tokens = excluded.tokens,"
             " thread_ts = COALESCE(excluded.thread_ts, messages.thread_ts),"
             " updated_at = excluded.updated_at WHERE messages.deleted = 0",
-            [channel_id, ts, thread_ts, user_id, text, int(is_bot), bot_id, subtype, now, now],
+            [channel_id, ts, thread_ts, user_id, text, int(is_bot), bot_id, subtype, now, now,
+             message_tokens(text)],
         )
 
     def edit_message(self, *, channel_id: str, ts: str, text: str, edited_ts: str | None) -> bool:
         cursor = self.db.execute(
-            "UPDATE messages SET text = ?, edited_ts = ?, updated_at = ?"
+            "UPDATE messages SET text = ?, tokens = ?, edited_ts = ?, updated_at = ?"
             " WHERE channel_id = ? AND ts = ? AND deleted = 0",
-            [text, edited_ts, self.clock(), channel_id, ts],
+            [text, message_tokens(text), edited_ts, self.clock(), channel_id, ts],
         )
         return cursor.rowcount == 1
 
@@ -159,8 +162,12 @@ class Store:
         where = ("FROM messages WHERE channel_id = ? AND thread_ts = ? AND deleted = 0"
                  " AND ts <= ?")
         args = [channel_id, thread_ts, up_to_ts]
-        columns = "SELECT ts, user_id, text, is_bot, bot_id "
-        total = int(self.db.execute(f"SELECT COUNT(*) {where}", args).fetchone()[0])
+        columns = "SELECT ts, user_id, text, is_bot, bot_id, tokens "
+        # Counted on indexes only (m006): every row, less the tombstones.
+        span = "FROM messages WHERE channel_id = ? AND thread_ts = ? AND ts <= ?"
+        total = int(self.db.execute(
+            f"SELECT (SELECT COUNT(*) {span}) - (SELECT COUNT(*) {span} AND deleted IS NOT 0)",
+            args + args).fetchone()[0])
         cursor = self.db.execute(f"{columns}{where} ORDER BY ts DESC", args)
         names = [d[0] for d in cursor.description]
         recent: list[dict[str, Any]] = []
@@ -214,10 +221,11 @@ class Store:
         with self.db.atomic():
             self.db.conn.executemany(
                 "INSERT OR IGNORE INTO messages (channel_id, ts, thread_ts, user_id, text, is_bot,"
-                " bot_id, subtype, deleted, created_at, updated_at)"
+                " bot_id, subtype, deleted, created_at, updated_at, tokens)"
                 " VALUES (:channel_id, :ts, :thread_ts, :user_id, :text, :is_bot, :bot_id, :subtype,"
-                " 0, :now, :now)",
-                [{"bot_id": None, "subtype": None, "is_bot": 0, **r, "now": now} for r in rows],
+                " 0, :now, :now, :tokens)",
+                [{"bot_id": None, "subtype": None, "is_bot": 0, **r, "now": now,
+                  "tokens": message_tokens(r["text"] or "")} for r in rows],
             )
 
     # -- assistant threads (Slack's AI app split view) ---------------------------------
