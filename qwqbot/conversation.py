@@ -2,9 +2,11 @@
 
 The rules come from QwQ's usage guidelines (https://huggingface.co/Qwen/QwQ-32B, "No Thinking Content
 in History"): history carries the final answers only, never the thinking; the prompt must fit the
-context window (131,072 tokens, same model card) next to ``max_tokens`` of output. Slack markup is
-turned into what a person would read (``<@U123>`` -> ``@Alice``), and when the thread is too long the
-oldest messages are left out, except the first one, which usually states the topic.
+context window (131,072 tokens, same model card) next to ``max_tokens`` of output, counted with the
+model's own tokenizer (``tokens.py``) from the counts the store keeps per message. Slack markup is
+turned into what a person would read (``<@U123>`` -> ``@Alice``, ``prompt_text.py``), and when the
+thread is too long the oldest messages are left out, except the first one, which usually states the
+topic.
 
 Who said what is structure, not trust in the text: each person's message sits between two marker
 lines that name its author and carry a random code made afresh for every prompt (``nonce``). Nobody in
@@ -28,9 +30,12 @@ from typing import Literal
 from qwqbot.errors import QwqbotError
 from qwqbot.files.shared import SharedFile
 from qwqbot.formatting import month_name, weekday_name
-from qwqbot.model.reasoning import CLOSE, OPEN, THINK_BLOCK, without_tags
-from qwqbot.slacktext import escape, ts_key, unescape
-from qwqbot.tokens import MESSAGE_OVERHEAD, UNITS_PER_TOKEN, token_units, tokens_from_units
+from qwqbot.model.reasoning import without_tags
+from qwqbot.prompt_text import defuse_template_tokens as defuse_template_tokens
+from qwqbot.prompt_text import keeps_thinking, same_as_stored, turn_text
+from qwqbot.prompt_text import to_plain as to_plain
+from qwqbot.slacktext import ts_key
+from qwqbot.tokens import QWEN25, REPLY_OVERHEAD, TokenCounter
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,9 @@ class Turn:
     from_self: bool  # written by qwqbot itself (its earlier answers; stored WITHOUT reasoning)
     ts: str
     files: tuple[SharedFile, ...] = ()  # files shared with the message (see with_files)
+    #: the store's count of ``text`` (``tokens.message_tokens``), when known: used instead of
+    #: counting again where it is the counter's and the text has no mention
+    tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +66,7 @@ class Prompt:
     messages: list[dict[str, str]]  # OpenAI chat messages, ready to send
     included: int  # turns included
     omitted: int  # older turns left out for the budget
-    estimated_tokens: int
+    estimated_tokens: int  # the whole prompt's tokens, by the counter it was built with
 
 
 class MessageTooLongError(QwqbotError):
@@ -86,85 +94,10 @@ class MessageTooLongError(QwqbotError):
             )
 
 
-# ------------------------------------------------------------------------------ Slack text
-
-# Slack escapes exactly &, < and > in message text, so every literal "<" in stored text opens one of
-# its tokens (mentions, channels, links, specials). Tokens are replaced first, *in the escaped
-# domain* (labels and URLs stay escaped, substituted names get escaped), and the whole result is
-# unescaped once at the end: so "&amp;lt;" becomes the "&lt;" the person typed, a name containing
-# "&" survives, and the per-token Python callback stays small. The groups split a token into sigil,
-# target and label, so the callback does no parsing of its own.
-_TOKEN = re.compile(r"<([@#!]?)([^<>|]*)(?:\|([^<>]*))?>")
-# "@qwqbot what is..." arrives as "<@UBOT> what is...": that mention only addresses the message, and
-# the model reads better without it (and without the ", " or ": " people type after it; a ":" that
-# starts an emoji code such as ":wave:" is not that, hence the lookahead).
-_LEADING_MENTION = re.compile(r"\s*<@([^<>|]*)(?:\|[^<>]*)?>(?:[,:](?=\s|$))?\s*")
-_BROADCASTS = frozenset({"here", "channel", "everyone"})
-
-
-def _strip_scheme(url: str) -> str:
-    return url.split("://", 1)[-1].rstrip("/")
-
-
-def to_plain(
-    text: str, names: Mapping[str, str], *, bot_user_id: str | None, bot_name: str = "qwqbot"
-) -> str:
-    """Slack ``text`` as stored -> what the model should read, stripped of surrounding whitespace.
-
-    ``names`` maps user ids to display names. A mention of the bot at the very start of the
-    message is removed (it only addresses the message); other mentions of it read ``@qwqbot``.
-    """
-    if bot_user_id is not None:
-        lead = _LEADING_MENTION.match(text)
-        if lead is not None and lead[1] == bot_user_id:
-            text = text[lead.end():]
-
-    def token(m: re.Match[str]) -> str:
-        sigil, target, label = m.group(1, 2, 3)
-        if sigil == "@":  # <@U123> or <@U123|legacy-name>
-            name = bot_name if target == bot_user_id else names.get(target, target)
-            return "@" + (escape(name) if "&" in name or "<" in name or ">" in name else name)
-        if sigil == "#":  # <#C123|general>; the label can be empty
-            return "#" + (label or target)
-        if sigil == "!":  # <!here>, <!subteam^S1|@team>, <!date^...|fallback>
-            if target in _BROADCASTS:
-                return "@" + target
-            return label or "@" + target.removeprefix("subteam^")
-        if not target:
-            return m[0]  # "<>" or "<|x>" is not Slack markup: keep it as typed
-        if target.startswith("mailto:"):
-            address = target[len("mailto:"):]
-            return address if label in (None, "", address) else f"{label} ({address})"
-        # Slack auto-links "example.com" as <http://example.com|example.com>: saying it twice is noise.
-        if label and label != target and label != _strip_scheme(target):
-            return f"{label} ({target})"
-        return target
-
-    if "<" in text:
-        text = _TOKEN.sub(token, text)
-    if "&" in text:
-        text = unescape(text)
-    return text.strip()
-
-
-# Both tags end with "think>": one substring search tells whether either could be present.
-_TAG_TAIL = OPEN[1:]
-assert CLOSE.endswith(_TAG_TAIL)
-
-
 # ------------------------------------------------------------------------------ who said what
 
 #: What ``nonce`` may be: letters and digits, long enough not to be guessed (``new_nonce`` makes 16).
 NONCE_PATTERN = re.compile(r"[0-9A-Za-z]{8,64}")
-# The chat template's control tokens (Qwen's <|im_start|>, <|im_end|>, <|endoftext|>...): a server
-# renders the template into one string and tokenizes it, and tokenizers read a special token's text
-# as the token itself unless told not to ("split_special_tokens" defaults to False,
-# https://huggingface.co/docs/transformers/internal/tokenization_utils), so such text in a message
-# could close its chat message and open a system one. A zero-width space after "<" keeps it
-# readable but not live.
-_TEMPLATE_TOKEN = re.compile(r"<(?=\|[A-Za-z0-9_]{1,40}\|>)")
-_ZWSP = "\u200b"
-
 TURN_RULES = (
     "How this conversation reaches you: each message a person wrote is between a line "
     '<<turn {nonce} from="NAME">> and the line <<end {nonce}>>. The code {nonce} is made anew for '
@@ -187,12 +120,6 @@ def new_nonce() -> str:
     return secrets.token_hex(8)
 
 
-def defuse_template_tokens(text: str) -> str:
-    """``text`` with every ``<|name|>`` chat-template token made inert (a zero-width space after
-    ``<``); anything else, ``<|`` alone included, is left as it is."""
-    return _TEMPLATE_TOKEN.sub("<" + _ZWSP, text)
-
-
 def _speaker(author: str) -> str:
     """The author's name as the marker line quotes it: one line, no tags, JSON-quoted."""
     name = " ".join(without_tags(author).split()) or "Someone"
@@ -207,10 +134,12 @@ def _closing(nonce: str) -> str:
     return f"\n<<end {nonce}>>"
 
 
-#: The least a person's turn adds to its text, in whole tokens (markers with a one-letter name and the
-#: "\n\n" joining it to the turn before): a lower bound for sizing reads of raw text.
-TURN_FRAMING_TOKENS = (token_units(_opening("0" * 16, "A") + _closing("0" * 16) + "\n\n")
-                       // UNITS_PER_TOKEN)
+def turn_framing_tokens(nonce: str, counter: TokenCounter = QWEN25) -> int:
+    """The least a person's turn adds to its text in a prompt with this ``nonce``, in whole tokens by
+    ``counter`` (its marker lines with a one-letter name, and the "\n\n" joining it to the turn
+    before): what sizing a read of stored messages adds to each one's count."""
+    units = counter.units(_opening(nonce, "A")) + counter.units(_closing(nonce)) + counter.units(_JOIN)
+    return units // counter.units_per_token
 
 
 # ------------------------------------------------------------------------------ shared files
@@ -257,7 +186,6 @@ def with_files(text: str, files: Sequence[SharedFile], nonce: str) -> str:
 
 _USER, _ASSISTANT = "user", "assistant"
 _JOIN = "\n\n"
-_JOIN_UNITS = token_units(_JOIN)
 # Roles must alternate starting with "user" (chat templates and some servers insist), so a history
 # that begins with an answer gets a stand-in question first. Which one depends on whether something
 # was really left out: a thread can start with the bot's own post (a digest, say).
@@ -292,61 +220,58 @@ def _omitted_note(count: int, *, root_kept: bool) -> str:
     return f"Note: {what} not shown; {'it' if count == 1 else 'they'} did not fit in the context window."
 
 
-# A non-empty turn ready to be a message, or part of a merged one: (role, content, token_units(content)).
-# A plain tuple because thousands are made per prompt and tuples are the cheapest thing to build.
+# A non-empty turn ready to be a message, or part of a merged one: (role, content, units of content),
+# in the counter's units. A plain tuple because thousands are made per prompt and tuples are the
+# cheapest thing to build.
 _Item = tuple[str, str, int]
 
 
-def _clean(text: str, *, from_self: bool) -> str:
-    """``text`` without reasoning tags (and, in the bot's own answers, without think blocks)."""
-    if from_self:
-        # Stored answers have no reasoning; a block here is a bug elsewhere, and sending it back
-        # would break QwQ's rule that history carries final answers only.
-        text = THINK_BLOCK.sub("", text)
-    # People's text keeps what is between tags (it is theirs); the tags themselves are QwQ's
-    # reasoning markers and would read as the start or end of thinking.
-    return without_tags(text).strip()
-
-
 def _items(turns: Sequence[Turn], names: Mapping[str, str], bot_user_id: str | None,
-           nonce: str) -> list[_Item]:
+           nonce: str, counter: TokenCounter = QWEN25) -> list[_Item]:
     """The non-empty turns in ts order, as message contents. One tight loop: it runs per turn."""
     items: list[_Item] = []
     # author -> (opening line, its units); threads have few authors and many turns
     speakers: dict[str, tuple[str, int]] = {}
     closing = _closing(nonce)
-    closing_units = token_units(closing)
+    closing_units = counter.units(closing)
+    units = counter.units
+    recount = counter.units_cached
+    stored = counter.stored
     for turn in sorted(turns, key=lambda t: ts_key(t.ts)):
-        text = turn.text
-        # Tags are looked for twice: raw (a bot answer stored unescaped), where to_plain would read
-        # "<think>" as a Slack link, and after unescaping ("&lt;think&gt;", as Slack stores them).
-        if _TAG_TAIL in text:
-            text = _clean(text, from_self=turn.from_self)
-        text = to_plain(text, names, bot_user_id=bot_user_id)
-        if _TAG_TAIL in text:
-            text = _clean(text, from_self=turn.from_self)
-        if turn.files and not turn.from_self:
-            text = with_files(text, turn.files, nonce)
-        if not text:
+        raw = turn.text
+        text = turn_text(raw, names, bot_user_id=bot_user_id, from_self=turn.from_self)
+        shared = turn.files if not turn.from_self else ()
+        if not text and not shared:
             continue
-        if "<|" in text:
-            text = defuse_template_tokens(text)
+        # The store counted this very text (tokens.message_tokens), unless it mentions someone
+        # else than the bot (a name replaces the id) or is the bot's own with a think block in it
+        # (dropped here). Those are counted here, through the counter's cache: the next answer in
+        # the thread shows them the same.
+        if (stored and turn.tokens is not None
+                and ("<@" not in raw or same_as_stored(raw, bot_user_id=bot_user_id))
+                and not (turn.from_self and keeps_thinking(raw))):
+            text_units = turn.tokens
+        else:
+            text_units = recount(text)
+        if shared:
+            # The files follow the text (with_files); counts of parts add up, and a file's
+            # block is counted through the cache: every answer in the thread shows it the same.
+            whole = with_files(text, shared, nonce)
+            if "<|" in whole:  # a file's text is no more trusted than a message's
+                whole = defuse_template_tokens(whole)
+            text_units += recount(whole[len(text):])
+            text = whole
         if turn.from_self:
-            items.append((_ASSISTANT, text, token_units(text)))
+            items.append((_ASSISTANT, text, text_units))
             continue
         opening = speakers.get(turn.author)
         if opening is None:
             line = _opening(nonce, turn.author)
-            opening = speakers[turn.author] = line, token_units(line)
+            opening = speakers[turn.author] = line, units(line)
         content = opening[0] + text + closing
-        # Units are additive: only the person's text is measured here.
-        items.append((_USER, content, opening[1] + token_units(text) + closing_units))
+        # Counts of parts add up (tokens.py): only the person's text is measured, or looked up.
+        items.append((_USER, content, opening[1] + text_units + closing_units))
     return items
-
-
-def _cost(units: int) -> int:
-    """Estimated tokens of one message whose content is ``units`` long."""
-    return tokens_from_units(units) + MESSAGE_OVERHEAD
 
 
 def _system_base(system_prompt: str, extra_system: str, today: date, place: Place, nonce: str) -> str:
@@ -400,6 +325,7 @@ def build_prompt(
     extra_system: str = "",
     unseen: int = 0,
     nonce: str | None = None,
+    counter: TokenCounter = QWEN25,
 ) -> Prompt:
     """The chat messages for answering the newest turn of a thread, within ``budget_tokens``.
 
@@ -412,6 +338,10 @@ def build_prompt(
     newest-first, so assembling costs the same for 2,000 messages as for 200. They count as
     omitted in the note to the model.
 
+    ``counter``: the model's tokenizer (``tokens.counter_for_model``); ``estimated_tokens`` and the
+    budget are in its tokens, the chat template's framing and the reply's opening included. A turn's
+    stored count (``Turn.tokens``) is used where it is that counter's.
+
     Raises ``MessageTooLongError`` when the newest turn does not fit even alone, and ``ValueError``
     (a caller bug) when there is no turn with text, the newest one is the bot's own, or ``nonce`` is
     not 8-64 letters and digits.
@@ -420,7 +350,7 @@ def build_prompt(
         nonce = new_nonce()
     elif not NONCE_PATTERN.fullmatch(nonce):
         raise ValueError("nonce must be 8-64 letters and digits")
-    items = _items(turns, names, bot_user_id, nonce)
+    items = _items(turns, names, bot_user_id, nonce, counter)
     if not items:
         raise ValueError("build_prompt needs at least one turn with text")
     if items[-1][0] != _USER:
@@ -430,33 +360,39 @@ def build_prompt(
     system_base = _system_base(system_prompt, extra_system, today, place, nonce)
     if any(turn.files for turn in turns):
         system_base += _JOIN + FILE_RULES.format(nonce=nonce)
-    system_units = token_units(system_base)
-    note_units: dict[tuple[bool, int, bool], int] = {}
+    _cost = counter.message
+    join_units = counter.units(_JOIN)
+    system_units = counter.units(system_base)
+    bare_system_cost = _cost(system_units) + REPLY_OVERHEAD
+    noted_cost: dict[tuple[bool, int, bool], int] = {}
 
     def system_cost(omitted: int, root_kept: bool) -> int:
+        """The system message and the reply's opening: what every prompt costs besides its turns."""
         if not omitted:
-            return _cost(system_units)
-        # Notes for 2+ messages differ only in the (ASCII) number, so its digit count is a safe key.
+            return bare_system_cost
+        # Notes for 2+ messages differ only in the (ASCII) number, and every tokenizer here counts
+        # a digit alike wherever it stands, so the number's digit count is a safe key.
         key = (omitted == 1, len(str(omitted)), root_kept)
-        extra = note_units.get(key)
-        if extra is None:
-            extra = note_units[key] = token_units("\n" + _omitted_note(omitted, root_kept=root_kept))
-        return _cost(system_units + extra)
+        cost = noted_cost.get(key)
+        if cost is None:
+            extra = counter.units("\n" + _omitted_note(omitted, root_kept=root_kept))
+            cost = noted_cost[key] = _cost(system_units + extra) + REPLY_OVERHEAD
+        return cost
 
     root_role, _, root_units = items[0]
-    earlier_cost = _cost(token_units(EARLIER_NOT_SHOWN))
-    starts_cost = _cost(token_units(THREAD_STARTS_WITH_YOU))
+    earlier_cost = _cost(counter.units(EARLIER_NOT_SHOWN))
+    starts_cost = _cost(counter.units(THREAD_STARTS_WITH_YOU))
 
     # The suffix items[k:] as messages, priced incrementally as older items are put in front:
     # `head_*` is its first (possibly merged) message, `tail` the cost of all messages after it.
-    # Token units are additive, so a merged message costs its parts plus the "\n\n" between them.
+    # Counts of parts add up, so a merged message costs its parts plus the "\n\n" between them.
     head_role, head_units, tail = items[-1][0], items[-1][2], 0
 
     def total(k: int, root_kept: bool) -> int:
-        """Estimate of the prompt for items[k:], with the root in front when root_kept (then k >= 1)."""
+        """Tokens of the prompt for items[k:], with the root in front when root_kept (then k >= 1)."""
         if root_kept:
             if root_role == head_role:
-                body = tail + _cost(root_units + _JOIN_UNITS + head_units)
+                body = tail + _cost(root_units + join_units + head_units)
             else:
                 body = tail + _cost(root_units) + _cost(head_units)
             if root_role == _ASSISTANT:
@@ -481,7 +417,7 @@ def build_prompt(
         role, _, units = items[k - 1]
         saved = head_role, head_units, tail
         if role == head_role:
-            head_units += _JOIN_UNITS + units
+            head_units += join_units + units
         else:
             tail += _cost(head_units)
             head_role, head_units = role, units

@@ -8,6 +8,7 @@
         ├── ModelCreditsError       402/403: out of credits / not allowed
         ├── ModelNotFoundError      404 or "model does not exist": names model and base URL
         ├── ModelBadRequestError    400: the server refused the request
+        │   └── ModelContextLengthError  the prompt is too long for the server's context window
         ├── ModelRateLimitedError   429 (retryable; carries Retry-After)
         ├── ModelOverloadedError    500/502/503 (retryable)
         ├── ModelTimeoutError       504, connect, idle or overall timeout
@@ -81,6 +82,25 @@ class ModelNotFoundError(ModelError):
 
 class ModelBadRequestError(ModelError):
     kind = "bad_request"
+
+
+class ModelContextLengthError(ModelBadRequestError):
+    """The server said the prompt (with ``max_tokens``) does not fit its context window.
+
+    What it stated, when it did: ``context_limit``, its whole window; ``prompt_limit``, the most a
+    prompt alone may have (DashScope states that instead); ``prompt_tokens``, its own count of the
+    prompt it refused. Each is None when the server did not say.
+    """
+
+    kind = "context_length"
+
+    def __init__(self, user_message: str, *, hint: str = "", status: int | None = 400,
+                 context_limit: int | None = None, prompt_limit: int | None = None,
+                 prompt_tokens: int | None = None) -> None:
+        super().__init__(user_message, hint=hint, status=status)
+        self.context_limit = context_limit
+        self.prompt_limit = prompt_limit
+        self.prompt_tokens = prompt_tokens
 
 
 class ModelRateLimitedError(ModelError):

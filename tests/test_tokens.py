@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from qwqbot.tokens import (
     MESSAGE_OVERHEAD,
+    REPLY_OVERHEAD,
     UNITS_PER_TOKEN,
     estimate_messages,
     estimate_tokens,
@@ -37,14 +38,16 @@ def is_cjk(ch: str) -> bool:
 
 
 def brief_rule(text: str) -> int:
-    """The brief's formula: CJK characters 1 token each, everything else len/3.6, rounded up."""
+    """The brief's formula: CJK characters 1 token each, ASCII digits 2 (one for the digit, one for
+    the word it splits), everything else len/3.6, rounded up."""
     cjk = sum(map(is_cjk, text))
-    return cjk + math.ceil(Fraction(len(text) - cjk) / Fraction("3.6"))
+    digits = sum(ch in "0123456789" for ch in text)
+    return cjk + 2 * digits + math.ceil(Fraction(len(text) - cjk - digits) / Fraction("3.6"))
 
 
 def test_empty():
     assert estimate_tokens("") == 0
-    assert estimate_messages([]) == 0
+    assert estimate_messages([]) == REPLY_OVERHEAD  # a prompt always ends with the reply's opening
 
 
 @pytest.mark.parametrize(("text", "tokens"), [
@@ -110,8 +113,8 @@ def test_message_overhead():
         {"role": "user", "content": "你好"},  # 2
         {"role": "assistant", "content": ""},  # 0
     ]
-    assert MESSAGE_OVERHEAD == 5
-    assert estimate_messages(messages) == 2 + 2 + 0 + 3 * MESSAGE_OVERHEAD
+    assert MESSAGE_OVERHEAD == REPLY_OVERHEAD == 5
+    assert estimate_messages(messages) == 2 + 2 + 0 + 3 * MESSAGE_OVERHEAD + REPLY_OVERHEAD
 
 
 def test_units_round_up_to_tokens():
@@ -147,4 +150,5 @@ def test_units_are_additive_and_estimates_subadditive(a, b):
 @given(st.lists(any_text, max_size=8))
 def test_estimate_messages_is_the_sum(contents):
     messages = [{"role": "user", "content": c} for c in contents]
-    assert estimate_messages(messages) == sum(estimate_tokens(c) + MESSAGE_OVERHEAD for c in contents)
+    assert estimate_messages(messages) == sum(estimate_tokens(c) + MESSAGE_OVERHEAD
+                                              for c in contents) + REPLY_OVERHEAD

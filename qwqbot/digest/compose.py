@@ -22,28 +22,31 @@ How it works:
    number of calls and the tokens sent stay bounded (about the transcript once, plus the notes about
    log2(parts) times), whatever the channel's size.
 
-Budgets use :mod:`qwqbot.tokens`' deliberately high estimate, whose units are additive: a prompt's
-cost is its fixed part (computed from the real prompt with an empty body) plus its body, so packing
-can price entries one by one and no prompt ever exceeds the budget.
+Budgets are counted with the model's tokenizer (``DigestRequest.counter``, from
+:func:`qwqbot.tokens.counter_for_model`): exact for Qwen models, so a channel full of numbers (each digit
+is a Qwen token) is sized as the server will count it, and a deliberately high estimate otherwise.
+Counts of parts add up (a join can only merge a token or two away): a prompt's cost is its fixed part
+(computed from the real prompt with an empty body) plus its body, so packing can price entries one by
+one and no prompt exceeds the budget.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 
-from qwqbot.conversation import defuse_template_tokens, to_plain
 from qwqbot.formatting import format_date, month_name, require_aware, zone_or_utc
 from qwqbot.model.reasoning import CLOSE, OPEN, THINK_BLOCK, without_tags
+from qwqbot.prompt_text import defuse_template_tokens, to_plain
 from qwqbot.slacktext import ts_key
-from qwqbot.tokens import UNITS_PER_TOKEN, estimate_messages, token_units
+from qwqbot.tokens import QWEN25, TokenCounter
 
 __all__ = [
     "MIN_CHUNK_TOKENS",
-    "PARTIAL_OVERHEAD_TOKENS",
     "SECTIONS",
     "DigestMessage",
     "DigestRequest",
@@ -52,6 +55,7 @@ __all__ = [
     "chunk",
     "compose",
     "link_threads",
+    "partial_overhead_tokens",
     "transcript",
 ]
 
@@ -74,6 +78,7 @@ class DigestRequest:
     names: Mapping[str, str]  # user id -> display name, for mentions inside texts
     bot_user_id: str | None
     budget_tokens: int  # room for ONE model call's prompt (context window minus reserved answer tokens)
+    counter: TokenCounter = QWEN25  # the model's tokenizer (tokens.counter_for_model)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +87,7 @@ class DigestResult:
     reasoning: str  # reasoning of the final call (the merge when chunked)
     parts: int  # 1 when done in one call; 0 when no message had text (no call made)
     calls: int  # model calls made
-    prompt_tokens: int  # estimated prompt tokens sent in total
+    prompt_tokens: int  # prompt tokens sent in total, by the request's counter
 
 
 #: messages -> (answer, reasoning)
@@ -355,13 +360,13 @@ def _merge_prompt(where: _Where, parts: int, body: str, *, final: bool) -> list[
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def _overhead(messages: list[dict[str, str]]) -> int:
+def _overhead(messages: list[dict[str, str]], counter: TokenCounter) -> int:
     """Tokens of a prompt built with an empty body: what every body is added to.
 
-    Units are additive and each message rounds up on its own, so a prompt with a body of ``u`` units
-    costs at most this plus ``ceil(u / UNITS_PER_TOKEN)``.
+    Counts of parts add up and each message rounds up on its own, so a prompt with a body of ``u``
+    units costs at most this plus ``u`` in whole tokens.
     """
-    return estimate_messages(messages)
+    return counter.prompt_tokens(messages)
 
 
 # The default overhead of :func:`chunk`: a partial prompt in the worst case -- an 80-character channel
@@ -373,43 +378,51 @@ _WORST_WHERE = _Where(
            "(America/Argentina/ComodRivadavia)",
     tz="America/Argentina/ComodRivadavia",
 )
-#: Tokens of the partial prompt's fixed part in the worst case; :func:`chunk` leaves this much room.
-PARTIAL_OVERHEAD_TOKENS = _overhead(_partial_prompt(_WORST_WHERE, 999_999, 999_999, ""))
+
+
+@functools.cache
+def partial_overhead_tokens(counter: TokenCounter = QWEN25) -> int:
+    """Tokens of the partial prompt's fixed part in the worst case, by ``counter``: the room
+    :func:`chunk` leaves by default."""
+    return _overhead(_partial_prompt(_WORST_WHERE, 999_999, 999_999, ""), counter)
 
 
 # ------------------------------------------------------------------------------ chunking
 
-_NL_UNITS = token_units("\n")
 _CUT_MESSAGE = " … (message shortened)"
 _CUT_NOTES = "\n… (notes shortened)"
 
 
-def _cut(text: str, max_units: int, marker: str) -> str:
+def _cut(text: str, max_units: int, marker: str, counter: TokenCounter) -> str:
     """``text`` shortened to at most ``max_units`` with ``marker`` at the end (preferably at a space)."""
-    room = max_units - token_units(marker)
+    room = max_units - counter.units(marker)
     if room <= 0:
         return ""
-    if text.isascii():
-        end = min(len(text), room // token_units("a"))
-    else:
-        used = end = 0
-        for ch in text:
-            used += token_units(ch)
-            if used > room:
-                break
-            end += 1
-    head = text[:end]
+    # The longest prefix that fits, by bisection: a prefix never counts fewer tokens than a shorter
+    # one by more than a merge, and the result is checked whole below.
+    low, high = 0, len(text)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if counter.units(text[:mid]) <= room:
+            low = mid
+        else:
+            high = mid - 1
+    head = text[:low]
     space = head.rfind(" ")
-    if space > 0 and end - space < 40:
+    if space > 0 and low - space < 40:
         head = head[:space]
-    return head.rstrip() + marker
+    cut = head.rstrip() + marker
+    while head and counter.units(cut) > max_units:  # a merge at the cut made it no cheaper
+        head = head[:-1].rstrip()
+        cut = head + marker
+    return cut if counter.units(cut) <= max_units else ""
 
 
 def _is_day_line(line: str) -> bool:
     return _DAY_LINE.fullmatch(line) is not None
 
 
-def _pieces(lines: list[str], piece_units: int) -> list[str]:
+def _pieces(lines: list[str], piece_units: int, counter: TokenCounter) -> list[str]:
     """An entry's lines as pieces of at most ``piece_units``: whole messages, else lines, else cut lines."""
     blocks: list[list[str]] = []
     for i, line in enumerate(lines):
@@ -421,28 +434,31 @@ def _pieces(lines: list[str], piece_units: int) -> list[str]:
     pieces: list[str] = []
     for block in blocks:
         text = "\n".join(block)
-        if token_units(text) <= piece_units:
+        if counter.units(text) <= piece_units:
             pieces.append(text)
             continue
         for line in block:
-            pieces.append(line if token_units(line) <= piece_units else _cut(line, piece_units, _CUT_MESSAGE))
+            pieces.append(line if counter.units(line) <= piece_units
+                          else _cut(line, piece_units, _CUT_MESSAGE, counter))
     return pieces
 
 
 class _Packer:
     """Greedy packing of text items into chunks joined by newlines, each at most ``capacity`` units."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, counter: TokenCounter) -> None:
         self.capacity = capacity
+        self.counter = counter
+        self.nl_units = counter.units("\n")
         self.chunks: list[list[str]] = []
         self.current: list[str] = []
         self.units = 0
 
     def fits(self, units: int) -> bool:
-        return self.units + (_NL_UNITS if self.current else 0) + units <= self.capacity
+        return self.units + (self.nl_units if self.current else 0) + units <= self.capacity
 
     def put(self, text: str, units: int) -> None:
-        self.units += (_NL_UNITS if self.current else 0) + units
+        self.units += (self.nl_units if self.current else 0) + units
         self.current.append(text)
 
     def open(self, prefix: Sequence[str]) -> None:
@@ -450,7 +466,7 @@ class _Packer:
             self.chunks.append(self.current)
         self.current, self.units = [], 0
         for line in prefix:
-            self.put(line, token_units(line))
+            self.put(line, self.counter.units(line))
 
     def done(self) -> list[list[str]]:
         if self.current:
@@ -459,26 +475,29 @@ class _Packer:
         return self.chunks
 
 
-def chunk(lines: list[str], budget_tokens: int, *, overhead_tokens: int | None = None) -> list[list[str]]:
+def chunk(lines: list[str], budget_tokens: int, *, overhead_tokens: int | None = None,
+          counter: TokenCounter = QWEN25) -> list[list[str]]:
     """Transcript entries packed greedily into parts that each fit one partial-summary prompt.
 
-    A part's text is ``"\\n".join(part)`` and estimates at most ``budget_tokens - overhead_tokens``
-    tokens, where ``overhead_tokens`` is the partial prompt's fixed part (by default
-    ``PARTIAL_OVERHEAD_TOKENS``, its worst case; :func:`compose` passes the exact figure). An entry
+    A part's text is ``"\\n".join(part)`` and counts at most ``budget_tokens - overhead_tokens``
+    tokens by ``counter``, where ``overhead_tokens`` is the partial prompt's fixed part (by default
+    :func:`partial_overhead_tokens`, its worst case; :func:`compose` passes the exact figure). An entry
     too big for a part is split between messages (a part that continues a thread starts with a
     ``[T5] (thread continued)`` line), a message too big between its lines, and a line too big is
     cut with a visible "… (message shortened)". A part that does not start with a new day repeats
     the current day's header line. Raises ``ValueError`` when the room left is under
     ``MIN_CHUNK_TOKENS``.
     """
-    overhead = PARTIAL_OVERHEAD_TOKENS if overhead_tokens is None else overhead_tokens
+    overhead = partial_overhead_tokens(counter) if overhead_tokens is None else overhead_tokens
     room = budget_tokens - overhead
     if room < MIN_CHUNK_TOKENS:
         raise ValueError(
             f"a digest part needs at least {MIN_CHUNK_TOKENS} tokens next to its {overhead}-token "
             f"instructions; the budget is {budget_tokens}"
         )
-    packer = _Packer(room * UNITS_PER_TOKEN)
+    packer = _Packer(room * counter.units_per_token, counter)
+    units_of = counter.units
+    nl_units = packer.nl_units
     day: str | None = None
     for entry in lines:
         if not entry.strip():
@@ -487,12 +506,12 @@ def chunk(lines: list[str], budget_tokens: int, *, overhead_tokens: int | None =
         starts_day = _is_day_line(entry_lines[0])
         if starts_day:
             day = entry_lines[0]
-        units = token_units(entry)
+        units = units_of(entry)
         if packer.fits(units):
             packer.put(entry, units)
             continue
         day_prefix = [day] if day is not None and not starts_day else []
-        prefix_units = sum(token_units(p) + _NL_UNITS for p in day_prefix)
+        prefix_units = sum(units_of(p) + nl_units for p in day_prefix)
         if prefix_units + units <= packer.capacity:
             packer.open(day_prefix)
             packer.put(entry, units)
@@ -501,10 +520,10 @@ def chunk(lines: list[str], budget_tokens: int, *, overhead_tokens: int | None =
         head_line = entry_lines[1] if starts_day and len(entry_lines) > 1 else entry_lines[0]
         label_match = _ENTRY_LABEL.match(head_line)
         continued = [f"[{label_match[1]}] {_CONTINUED}"] if label_match else []
-        worst_prefix = sum(token_units(p) + _NL_UNITS for p in ([day] if day else []) + continued)
+        worst_prefix = sum(units_of(p) + nl_units for p in ([day] if day else []) + continued)
         placed = False
-        for piece in _pieces(entry_lines, packer.capacity - worst_prefix):
-            piece_units = token_units(piece)
+        for piece in _pieces(entry_lines, packer.capacity - worst_prefix, counter):
+            piece_units = units_of(piece)
             if not packer.fits(piece_units):
                 prefix = [day] if day is not None and not (starts_day and not placed) else []
                 packer.open(prefix + (continued if placed else []))
@@ -529,16 +548,17 @@ def _without_think(answer: str) -> str:
 class _Caller:
     """Makes the calls through ``summarize``, at most ``max_parallel`` at a time, and counts them."""
 
-    def __init__(self, summarize: Summarize, max_parallel: int) -> None:
+    def __init__(self, summarize: Summarize, max_parallel: int, counter: TokenCounter) -> None:
         self.summarize = summarize
         self.semaphore = asyncio.Semaphore(max_parallel)
+        self.counter = counter
         self.calls = 0
         self.prompt_tokens = 0
 
     async def one(self, messages: list[dict[str, str]]) -> tuple[str, str]:
         async with self.semaphore:
             self.calls += 1
-            self.prompt_tokens += estimate_messages(messages)
+            self.prompt_tokens += self.counter.prompt_tokens(messages)
             answer, reasoning = await self.summarize(messages)
         return _without_think(answer), reasoning
 
@@ -567,23 +587,23 @@ def _note_text(note: _Note, parts: int) -> str:
 _NOTE_SEP = "\n\n"
 
 
-def _pack_notes(notes: list[_Note], parts: int, capacity: int) -> list[list[_Note]]:
+def _pack_notes(notes: list[_Note], parts: int, capacity: int, counter: TokenCounter) -> list[list[_Note]]:
     """Notes in order, packed into groups whose joined text fits ``capacity`` units.
 
     Each note is first cut to half the capacity, so any two fit together: every group but the last
     has at least two notes, and merging the groups at least halves the number of notes.
     """
-    sep = token_units(_NOTE_SEP)
+    sep = counter.units(_NOTE_SEP)
     half = (capacity - sep) // 2
     groups: list[list[_Note]] = []
     group: list[_Note] = []
     used = 0
     for note in notes:
-        units = token_units(_note_text(note, parts))
+        units = counter.units(_note_text(note, parts))
         if units > half:
-            header_units = units - token_units(note.text or "— nothing noted")
-            note = _Note(note.first, note.last, _cut(note.text, half - header_units, _CUT_NOTES))
-            units = token_units(_note_text(note, parts))
+            header_units = units - counter.units(note.text or "— nothing noted")
+            note = _Note(note.first, note.last, _cut(note.text, half - header_units, _CUT_NOTES, counter))
+            units = counter.units(_note_text(note, parts))
         if group and used + sep + units > capacity:
             groups.append(group)
             group, used = [], 0
@@ -599,8 +619,8 @@ def _chunks_for(request: DigestRequest, where: _Where, entries: list[str]) -> li
     digits = 2
     while True:
         largest = 10**digits - 1
-        overhead = _overhead(_partial_prompt(where, largest, largest, ""))
-        chunks = chunk(entries, request.budget_tokens, overhead_tokens=overhead)
+        overhead = _overhead(_partial_prompt(where, largest, largest, ""), request.counter)
+        chunks = chunk(entries, request.budget_tokens, overhead_tokens=overhead, counter=request.counter)
         if len(str(len(chunks))) <= digits:
             return chunks
         digits = len(str(len(chunks)))
@@ -631,7 +651,8 @@ async def compose(
     where = _where(request)
     if not entries:
         return DigestResult(markdown=_EMPTY_DIGEST, reasoning="", parts=0, calls=0, prompt_tokens=0)
-    caller = _Caller(summarize, max_parallel)
+    counter = request.counter
+    caller = _Caller(summarize, max_parallel, counter)
     budget = request.budget_tokens
 
     def result(answer: str, reasoning: str, parts: int) -> DigestResult:
@@ -639,7 +660,7 @@ async def compose(
                             parts=parts, calls=caller.calls, prompt_tokens=caller.prompt_tokens)
 
     single = _single_prompt(where, "\n".join(entries))
-    if estimate_messages(single) <= budget:
+    if counter.prompt_tokens(single) <= budget:
         answer, reasoning = await caller.one(single)
         return result(answer, reasoning, 1)
 
@@ -649,18 +670,18 @@ async def compose(
         [_partial_prompt(where, i, parts, "\n".join(c)) for i, c in enumerate(chunks, start=1)])
     notes = [_Note(i, i, answer) for i, (answer, _) in enumerate(partials, start=1)]
 
-    final_overhead = _overhead(_merge_prompt(where, parts, "", final=True))
-    middle_overhead = _overhead(_merge_prompt(where, parts, "", final=False))
+    final_overhead = _overhead(_merge_prompt(where, parts, "", final=True), counter)
+    middle_overhead = _overhead(_merge_prompt(where, parts, "", final=False), counter)
     room = budget - max(final_overhead, middle_overhead)
     if room < MIN_CHUNK_TOKENS:
         raise ValueError(f"the budget of {budget} tokens leaves no room to merge the digest's parts")
-    capacity = room * UNITS_PER_TOKEN
+    capacity = room * counter.units_per_token
     while True:
         whole = _NOTE_SEP.join(_note_text(n, parts) for n in notes)
-        if token_units(whole) <= capacity:
+        if counter.units(whole) <= capacity:
             answer, reasoning = await caller.one(_merge_prompt(where, parts, whole, final=True))
             return result(answer, reasoning, parts)
-        groups = _pack_notes(notes, parts, capacity)
+        groups = _pack_notes(notes, parts, capacity, counter)
         if len(groups) == 1:  # fits once the biggest notes are cut
             body = _NOTE_SEP.join(_note_text(n, parts) for n in groups[0])
             answer, reasoning = await caller.one(_merge_prompt(where, parts, body, final=True))

@@ -27,6 +27,7 @@ from qwqbot.slacktext import author_name
 from qwqbot.store import Store
 from qwqbot.store.digests import DigestStore
 from qwqbot.store.store import StoreBusy
+from qwqbot.tokens import counter_for_model
 
 log = logging.getLogger(__name__)
 #: minutes to wait before each retry of a failed digest
@@ -120,7 +121,8 @@ class DigestRunner:
                                     text=r["text"])
                       for r in rows],
             names=names, bot_user_id=self.bot_user_id,
-            budget_tokens=self.settings.context_tokens - self.settings.max_tokens)
+            budget_tokens=self.settings.context_tokens - self.settings.max_tokens,
+            counter=counter_for_model(self.settings.model))
         started = time.monotonic()
         result = await compose(request, self._summarize(channel_id, asker),
                                permalink=lambda ts: self.slack.permalink(channel_id, ts))

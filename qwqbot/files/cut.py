@@ -7,8 +7,7 @@ last space; failing that, where the tokens run out.
 
 Token counts are ``qwqbot.tokens`` estimates, whose units add up under concatenation: the
 longest prefix that fits is found by bisection on the prefix length (the estimate of a
-prefix never decreases as it grows), with a shortcut for all-ASCII text (a fixed price a
-character).
+prefix never decreases as it grows).
 """
 
 from __future__ import annotations
@@ -26,8 +25,6 @@ def fitting_prefix(text: str, max_tokens: int) -> int:
     limit = max(0, max_tokens) * UNITS_PER_TOKEN
     if token_units(text) <= limit:
         return len(text)
-    if text.isascii():
-        return limit // token_units("a")
     low, high = 0, len(text)  # token_units(text[:low]) <= limit < token_units(text[:high])
     while high - low > 1:
         middle = (low + high) // 2

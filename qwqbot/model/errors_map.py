@@ -17,6 +17,7 @@ from email.utils import parsedate_to_datetime
 from qwqbot.errors import (
     ModelAuthError,
     ModelBadRequestError,
+    ModelContextLengthError,
     ModelCreditsError,
     ModelError,
     ModelNotFoundError,
@@ -24,6 +25,7 @@ from qwqbot.errors import (
     ModelRateLimitedError,
     ModelTimeoutError,
 )
+from qwqbot.model.context_length import read_overflow
 
 _MAX_SHOWN = 200
 _NOT_FOUND = re.compile(
@@ -98,6 +100,15 @@ def error_for_status(
     said = server_message(body, secret=secret)
     # A sentence of its own, so the hint that follows does not run on from the server's text.
     detail = f" The server said: {said}{'' if said.endswith(('.', '!', '?', '…')) else '.'}" if said else ""
+    overflow = read_overflow(status, body)
+    if overflow is not None:
+        window = f" of {overflow.context_limit:,} tokens" if overflow.context_limit else ""
+        return ModelContextLengthError(
+            f"The model server refused the conversation as longer than its context window{window} "
+            f"({status}).{detail}",
+            hint="Ask the bot's operator to set QWQBOT_CONTEXT_TOKENS to the server's context window.",
+            status=status, context_limit=overflow.context_limit, prompt_limit=overflow.prompt_limit,
+            prompt_tokens=overflow.prompt_tokens)
     if status == 401:
         return ModelAuthError(
             f"The model server rejected the API key (401).{detail}",

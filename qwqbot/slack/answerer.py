@@ -29,6 +29,7 @@ from qwqbot.conversation import MessageTooLongError, Prompt
 from qwqbot.errors import AnswerCutOffError, ModelError, QwqbotError
 from qwqbot.files.budget import FileReport
 from qwqbot.files.footer import footer_lines
+from qwqbot.fitting import FittedCall
 from qwqbot.model.client import ModelClient
 from qwqbot.model.events import AnswerDelta, Completion, ModelEvent
 from qwqbot.policy import Policy
@@ -69,9 +70,10 @@ FAILURE_TITLES = {
     "connection": "Couldn't reach the model server",
     "protocol": "The model server sent a broken answer",
     "too_long": "Your message is too long for the model",
+    "context_length": "The conversation is too long for the model server",
 }
 #: Failures only an operator can fix: the user is told to pass them on.
-OPERATOR_KINDS = {"auth", "credits", "model_not_found", "bad_request"}
+OPERATOR_KINDS = {"auth", "credits", "model_not_found", "bad_request", "context_length"}
 #: What a press of Retry or Regenerate that cannot be acted on tells the presser.
 CANNOT_REASK = "That answer is already being worked on, or can't be asked again any more."
 
@@ -399,26 +401,34 @@ class Answerer:
             if isinstance(event, AnswerDelta):
                 job.phase = "writing"
 
+        # A server that finds the prompt too long is asked once more with fewer turns.
+        call = FittedCall(prompt, rebuild=lambda budget: self._prompt(job, budget=budget),
+                          max_tokens=self.settings.max_tokens)
         try:
-            completion = await self.model.complete(prompt.messages, on_event=on_event)
+            completion = await call.complete(
+                lambda messages: self.model.complete(messages, on_event=on_event))
+        except MessageTooLongError as exc:
+            return self._keep_failure(job, Kept(Completion(), started_wall, failure=exc,
+                                                retry=False))
         except AnswerCutOffError as exc:
-            self._record_call(job, exc.partial, started_wall, prompt, error_kind="cut_off")
+            self._record_call(job, exc.partial, started_wall, call.prompt, error_kind="cut_off")
             return self._keep_answer(job, Kept(exc.partial, started_wall, cut_off=exc))
         except ModelError as exc:
-            self._record_call(job, exc.partial or job.completion, started_wall, prompt,
+            self._record_call(job, exc.partial or job.completion, started_wall, call.prompt,
                               error_kind=exc.kind)
             return self._keep_failure(job, Kept(exc.partial or job.completion, started_wall,
                                                 failure=exc))
-        self._record_call(job, completion, started_wall, prompt)
+        self._record_call(job, completion, started_wall, call.prompt)
         if first_token:
             self.store.update_answer(job.answer_id, first_token_at=first_token[0])
         return self._keep_answer(job, Kept(completion, started_wall))
 
-    async def _prompt(self, job: Job) -> Prompt:
+    async def _prompt(self, job: Job, *, budget: int | None = None) -> Prompt:
         if job.thread_ts is None:
-            return await self.context.for_question(job.channel, job.question or "", job.user_id)
+            return await self.context.for_question(job.channel, job.question or "", job.user_id,
+                                                   budget_tokens=budget)
         prompt, job.files = await self.context.for_thread_with_files(
-            job.channel, job.thread_ts, job.request_ts, job.user_id)
+            job.channel, job.thread_ts, job.request_ts, job.user_id, budget_tokens=budget)
         return prompt
 
     def _record_call(self, job: Job, completion: Completion, started: float, prompt: Prompt,
@@ -426,7 +436,8 @@ class Answerer:
         self.store.record_model_call(**model_call_row(
             completion, purpose="answer", model=self.settings.model, started=started,
             prompt_estimate=prompt.estimated_tokens, error_kind=error_kind,
-            answer_id=job.answer_id, user_id=job.user_id, channel_id=job.channel))
+            answer_id=job.answer_id, user_id=job.user_id, channel_id=job.channel),
+            estimated_prompt_tokens=prompt.estimated_tokens)
 
     # -- outcomes (run after the model slot is released) --------------------------------
 

@@ -13,9 +13,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from qwqbot.formatting import WEEKDAYS, format_clock, format_date
-from qwqbot.slack.usage_text import feedback_line, latency_line, quota_line, scope_lines, top_lines
+from qwqbot.slack.usage_text import (
+    drift_line,
+    feedback_line,
+    latency_line,
+    quota_line,
+    scope_lines,
+    top_lines,
+)
 from qwqbot.slacktext import escape
-from qwqbot.store.usage import WINDOWS, Totals
+from qwqbot.store.usage import WINDOWS, PromptDrift, Totals
 
 __all__ = ["MAX_ACCESS_LINES", "MAX_BLOCKS", "MAX_DIGESTS", "home_view"]
 
@@ -198,7 +205,8 @@ def _access(rows: list[dict[str, Any]]) -> str:
 
 def _workspace(workspace: dict[str, Totals] | None, top: list[tuple[str, int]] | None,
                feedback: dict[str, int] | None, access: list[dict[str, Any]] | None,
-               period: str) -> list[Block]:
+               period: str, drift: PromptDrift | None = None,
+               drift_period: str = "7 days") -> list[Block]:
     blocks = [_divider(), _header("Workspace")]
     if workspace is not None:
         lines = ["*Everyone's usage* (digests included)",
@@ -206,6 +214,8 @@ def _workspace(workspace: dict[str, Totals] | None, top: list[tuple[str, int]] |
         latency = latency_line(workspace)
         if latency:
             lines.append(latency)
+        if drift is not None:
+            lines.append(drift_line(drift, drift_period))
         blocks.append(_section("\n".join(lines)))
     if top is not None:
         blocks.append(_section("\n".join([f"*Top users ({escape(period)})*",
@@ -225,18 +235,21 @@ def _workspace(workspace: dict[str, Totals] | None, top: list[tuple[str, int]] |
 def home_view(*, user_id: str, is_admin: bool, own: dict[str, Totals], quota: tuple[int, int] | None,
               digests: list[dict[str, Any]], workspace: dict[str, Totals] | None = None,
               top: list[tuple[str, int]] | None = None, feedback: dict[str, int] | None = None,
-              access: list[dict[str, Any]] | None = None, period: str = _LONGEST) -> dict[str, Any]:
+              access: list[dict[str, Any]] | None = None, period: str = _LONGEST,
+              drift: PromptDrift | None = None, drift_period: str = "7 days") -> dict[str, Any]:
     """The Home tab of ``user_id`` as a ``views.publish`` view (``{"type": "home", "blocks": [...]}``).
 
     ``own`` is :func:`qwqbot.usage.windows` for the user; ``quota`` is (used today, daily limit) or None
     when unlimited. ``digests`` rows carry a schedule (``channel_id``, ``kind``, ``day``, ``hour``,
     ``minute``, ``tz``) plus ``last_status``, ``last_period_end`` (Unix seconds or None) and ``next_run``
     (an aware datetime or None); they are listed in the order given. The workspace part (``workspace``,
-    ``top``, ``feedback`` counted over ``period``, and channel ``access`` rules) is shown to admins only:
-    it is ignored when ``is_admin`` is false.
+    ``top``, ``feedback`` counted over ``period``, channel ``access`` rules, and ``drift``, the bot's
+    prompt counts against the server's over ``drift_period``) is shown to admins only: it is ignored
+    when ``is_admin`` is false.
     """
     blocks = _intro() + _usage(own, quota)
-    admin = _workspace(workspace, top, feedback, access, period) if is_admin else []
+    admin = (_workspace(workspace, top, feedback, access, period, drift, drift_period)
+             if is_admin else [])
     blocks += _digests(digests, room=MAX_BLOCKS - len(blocks) - len(admin))
     blocks += admin
     return {"type": "home", "blocks": blocks}

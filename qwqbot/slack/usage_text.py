@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from qwqbot.formatting import format_duration, format_tokens
 from qwqbot.slacktext import escape
-from qwqbot.store.usage import WINDOWS, Totals
+from qwqbot.store.usage import WINDOWS, PromptDrift, Totals
 
 __all__ = [
     "TOP_LIMIT",
+    "drift_line",
     "feedback_line",
     "latency_line",
     "quota_line",
@@ -92,18 +93,37 @@ def feedback_line(feedback: dict[str, int]) -> str:
     return f"👍 {feedback.get('up', 0):,} / 👎 {feedback.get('down', 0):,}"
 
 
+#: How far the bot's prompt count may sit from the server's before the line says so: the count is
+#: exact for Qwen models, and the server's framing can add a few tokens per call.
+DRIFT_TOLERANCE = 0.02
+
+
+def drift_line(drift: PromptDrift, period: str) -> str:
+    """``Prompt size (7 days): the bot counted 98,000 tokens, the server 97,500 (1.01×) over 120 calls``,
+    with a warning when the bot counts low (prompts it thinks fit may not)."""
+    line = (f"Prompt size ({escape(period)}): the bot counted {format_tokens(drift.estimated)} tokens, "
+            f"the server {format_tokens(drift.reported)} ({drift.ratio:.2f}×) over {drift.calls:,} "
+            f"call{'' if drift.calls == 1 else 's'}")
+    if drift.ratio < 1 - DRIFT_TOLERANCE:
+        line = (f":warning: {line} — the bot counts low for this model: long threads may be refused "
+                "and asked again shorter")
+    return line
+
+
 _LONGEST = WINDOWS[-1][0]
 
 
 def usage_text(*, own: dict[str, Totals], channel: dict[str, Totals] | None, channel_name: str | None,
                workspace: dict[str, Totals] | None = None, top: list[tuple[str, int]] | None = None,
                feedback: dict[str, int] | None = None, quota: tuple[int, int] | None = None,
-               period: str = _LONGEST) -> str:
+               period: str = _LONGEST, drift: PromptDrift | None = None,
+               drift_period: str = "7 days") -> str:
     """The ``/qwq usage`` reply (Slack mrkdwn).
 
     Your usage (quota line first, when there is one) and, given ``channel``, this channel's (everyone's
     calls, digests included); an admin's reply adds the workspace's totals (``workspace``), its top users
-    (``top``) and feedback counts (``feedback``), ``period`` naming the window those two were counted over.
+    (``top``) and feedback counts (``feedback``), ``period`` naming the window those two were counted over,
+    and how the bot's prompt counts compare with the server's (``drift``, over ``drift_period``).
     """
     mine = ["*Your usage*"]
     if quota is not None:
@@ -119,6 +139,8 @@ def usage_text(*, own: dict[str, Totals], channel: dict[str, Totals] | None, cha
         latency = latency_line(workspace)
         if latency:
             lines.append(latency)
+        if drift is not None:
+            lines.append(drift_line(drift, drift_period))
         parts.append("\n".join(lines))
     if top is not None:
         parts.append("\n".join([f"*Top users ({escape(period)})*", *(top_lines(top) or ["_Nobody yet._"])]))

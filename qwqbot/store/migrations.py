@@ -258,6 +258,38 @@ def m005_assistant_threads(db: Database) -> None:
 
 
 @migrations()
+def m006_token_counts(db: Database) -> None:
+    # Each message keeps its token count (tokens.message_tokens: Qwen2.5's exact count of the text
+    # as a prompt shows it), computed once when it is saved or edited, so that assembling a long
+    # thread's context adds numbers instead of tokenizing every message again. NULL means not
+    # counted: readers count such a row themselves.
+    db.table("messages").add_column("tokens", int)
+    # Rows stored before this migration are counted here, in batches (a count is about 10-50 µs
+    # of CPU; a million messages take a minute, once).
+    from qwqbot.tokens import message_tokens  # local: the migration history must not grow imports
+
+    # Read a page, then write it: no read stays open across the writes to the table it reads.
+    last = -1
+    while batch := db.execute(
+            "SELECT rowid, text FROM messages WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            [last, _COUNT_BATCH]).fetchall():
+        db.conn.executemany("UPDATE messages SET tokens = ? WHERE rowid = ?",
+                            [(message_tokens(text or ""), rowid) for rowid, text in batch])
+        last = batch[-1][0]
+    # Counted context has room for more turns, so its assembly reads more: the thread's size is
+    # counted on indexes alone (all its rows on the (channel_id, thread_ts, ts) index, minus its
+    # tombstones on this small partial one) instead of reading every row for its `deleted` flag.
+    db.execute("CREATE INDEX idx_messages_tombstones ON messages (channel_id, thread_ts, ts)"
+               " WHERE deleted IS NOT 0")
+    # The bot's own count of each answer's prompt, next to the server's usage.prompt_tokens: how far
+    # the two drift apart is what the usage view shows operators.
+    db.table("model_calls").add_column("estimated_prompt_tokens", int)
+
+
+_COUNT_BATCH = 5000
+
+
+@migrations()
 def m008_message_files(db: Database) -> None:
     # Files shared with stored messages, and the text read from each: downloaded and
     # extracted once, so a follow-up in the thread reads it from here. One row per file per

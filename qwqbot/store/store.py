@@ -45,6 +45,7 @@ from qwqbot.store.journal import Journal, State
 from qwqbot.store.kinds import AnswerStatus, ModelCallPurpose, Trigger
 from qwqbot.store.migrations import migrations
 from qwqbot.store.pending import Pending, merge_window
+from qwqbot.tokens import message_tokens
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ COMPANIONS = ("-wal", "-shm")
 # Names sqlite3.connect reads as "no file" (https://docs.python.org/3/library/sqlite3.html#sqlite3.connect).
 _NOT_A_FILE = ("", ":memory:")
 #: The columns a thread window (context assembly) reads.
-WINDOW_COLUMNS = ("ts", "user_id", "text", "is_bot", "bot_id")
+WINDOW_COLUMNS = ("ts", "user_id", "text", "is_bot", "bot_id", "tokens")
 
 
 T = TypeVar("T")
@@ -203,15 +204,19 @@ class Store:
     def save_message(self, *, channel_id: str, ts: str, thread_ts: str | None, user_id: str | None,
                      text: str, is_bot: bool = False, bot_id: str | None = None,
                      subtype: str | None = None) -> None:
-        """Insert or refresh a message (idempotent on (channel_id, ts))."""
+        """Insert or refresh a message (idempotent on (channel_id, ts)), with its token count."""
         now = self.clock()
-        args = [channel_id, ts, thread_ts, user_id, text, int(is_bot), bot_id, subtype, now, now]
+        tokens = message_tokens(text)
+        args = [channel_id, ts, thread_ts, user_id, text, int(is_bot), bot_id, subtype, now, now,
+                tokens]
 
         def op() -> None:
             self.db.execute(
                 "INSERT INTO messages (channel_id, ts, thread_ts, user_id, text, is_bot, bot_id,"
-                " subtype, deleted, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,0,?,?)"
+                " subtype, deleted, created_at, updated_at, tokens)"
+                " VALUES (?,?,?,?,?,?,?,?,0,?,?,?)"
                 " ON CONFLICT (channel_id, ts) DO UPDATE SET text = excluded.text,"
+                " tokens = excluded.tokens,"
                 " thread_ts = COALESCE(excluded.thread_ts, messages.thread_ts),"
                 " updated_at = excluded.updated_at WHERE messages.deleted = 0", args)
 
@@ -219,18 +224,20 @@ class Store:
             self._pending.put_message({
                 "channel_id": channel_id, "ts": ts, "thread_ts": thread_ts or self._thread_of(
                     channel_id, ts), "user_id": user_id, "text": text, "is_bot": int(is_bot),
-                "bot_id": bot_id})
+                "bot_id": bot_id, "tokens": tokens})
 
     def edit_message(self, *, channel_id: str, ts: str, text: str, edited_ts: str | None) -> bool:
         """Change a stored message's text; False when there is no such (live) message."""
-        args = [text, edited_ts, self.clock(), channel_id, ts]
+        tokens = message_tokens(text)
+        args = [text, tokens, edited_ts, self.clock(), channel_id, ts]
 
         def op() -> bool:
             return self.db.execute(
-                "UPDATE messages SET text = ?, edited_ts = ?, updated_at = ?"
+                "UPDATE messages SET text = ?, tokens = ?, edited_ts = ?, updated_at = ?"
                 " WHERE channel_id = ? AND ts = ? AND deleted = 0", args).rowcount == 1
 
-        return self._change(op, channel_id, ts, f"edit of {channel_id}/{ts}", text=text)
+        return self._change(op, channel_id, ts, f"edit of {channel_id}/{ts}", text=text,
+                            tokens=tokens)
 
     def delete_message(self, *, channel_id: str, ts: str) -> bool:
         """Remove a deleted message's text at once; keep a tombstone row."""
@@ -313,7 +320,11 @@ class Store:
                  " AND ts <= ?")
         args = [channel_id, thread_ts, up_to_ts]
         columns = f"SELECT {', '.join(WINDOW_COLUMNS)} "
-        total = int(self.db.execute(f"SELECT COUNT(*) {where}", args).fetchone()[0])
+        # Counted on indexes only (m006): every row, less the tombstones.
+        span = "FROM messages WHERE channel_id = ? AND thread_ts = ? AND ts <= ?"
+        total = int(self.db.execute(
+            f"SELECT (SELECT COUNT(*) {span}) - (SELECT COUNT(*) {span} AND deleted IS NOT 0)",
+            args + args).fetchone()[0])
         cursor = self.db.execute(f"{columns}{where} ORDER BY ts DESC", args)
         names = [d[0] for d in cursor.description]
         recent: list[dict[str, Any]] = []
@@ -376,15 +387,16 @@ class Store:
         """Batch-insert messages read from Slack history; existing rows are left alone, so
         what the bot saw live (edits, deletions) wins over an older read."""
         now = self.clock()
-        full = [{"bot_id": None, "subtype": None, "is_bot": 0, **r, "now": now} for r in rows]
+        full = [{"bot_id": None, "subtype": None, "is_bot": 0, **r, "now": now,
+                 "tokens": message_tokens(r["text"] or "")} for r in rows]
 
         def op() -> None:
             with self.db.atomic():
                 self.db.conn.executemany(
                     "INSERT OR IGNORE INTO messages (channel_id, ts, thread_ts, user_id, text,"
-                    " is_bot, bot_id, subtype, deleted, created_at, updated_at)"
+                    " is_bot, bot_id, subtype, deleted, created_at, updated_at, tokens)"
                     " VALUES (:channel_id, :ts, :thread_ts, :user_id, :text, :is_bot, :bot_id,"
-                    " :subtype, 0, :now, :now)", full)
+                    " :subtype, 0, :now, :now, :tokens)", full)
 
         if not self._wrote(op, f"{len(rows)} messages read from Slack"):
             for row in full:

@@ -28,9 +28,11 @@ from qwqbot.store.store import Store
 __all__ = [
     "DAY",
     "WINDOWS",
+    "PromptDrift",
     "Totals",
     "day_start",
     "feedback_counts",
+    "prompt_drift",
     "tokens_today",
     "top_users",
     "totals",
@@ -169,6 +171,40 @@ def feedback_counts(store: Store, *, since: float) -> dict[str, int]:
     for value, count in rows:
         counts[str(value)] = int(count)
     return counts
+
+
+@dataclass(frozen=True, slots=True)
+class PromptDrift:
+    """The bot's own count of its prompts against the server's ``usage.prompt_tokens``, summed over
+    the calls that have both."""
+
+    calls: int
+    estimated: int  # the bot's count (``estimated_prompt_tokens``)
+    reported: int  # the server's (``prompt_tokens`` as reported)
+
+    @property
+    def ratio(self) -> float:
+        """The bot's count per token the server counted: 1.0 is exact, above errs high (safe),
+        below means prompts the bot thinks fit may not."""
+        return self.estimated / self.reported
+
+
+# A call whose server reported usage has completion or total tokens; without usage, prompt_tokens is
+# the bot's own estimate (accounting.model_call_row), which says nothing about the server's count.
+_DRIFT_SQL = """
+SELECT COUNT(*), SUM(estimated_prompt_tokens), SUM(prompt_tokens)
+FROM model_calls
+WHERE created_at >= ? AND estimated_prompt_tokens IS NOT NULL AND prompt_tokens > 0
+  AND (completion_tokens IS NOT NULL OR total_tokens IS NOT NULL)"""
+
+
+def prompt_drift(store: Store, *, since: float) -> PromptDrift | None:
+    """How the bot's prompt counts compare with the server's since ``since``; None without a call
+    that has both (before the first answer, or a server that reports no usage)."""
+    calls, estimated, reported = store.db.execute(_DRIFT_SQL, [since]).fetchone()
+    if not calls or not reported:
+        return None
+    return PromptDrift(calls=int(calls), estimated=int(estimated), reported=int(reported))
 
 
 def tokens_today(store: Store, user_id: str, *, now: float, tz: str = "UTC") -> int:

@@ -16,16 +16,21 @@ from hypothesis import strategies as st
 from qwqbot.digest import compose as compose_module
 from qwqbot.digest.compose import (
     MIN_CHUNK_TOKENS,
-    PARTIAL_OVERHEAD_TOKENS,
     SECTIONS,
     DigestMessage,
     DigestRequest,
     chunk,
     compose,
     link_threads,
+    partial_overhead_tokens,
     transcript,
 )
-from qwqbot.tokens import estimate_messages, estimate_tokens
+from qwqbot.tokens import ESTIMATE, QWEN25
+
+# Digests are counted with the model's tokenizer; the default model is QwQ-32B, whose count is exact.
+count_tokens = QWEN25.tokens
+count_prompt = QWEN25.prompt_tokens
+PARTIAL_OVERHEAD_TOKENS = partial_overhead_tokens()
 
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -186,11 +191,12 @@ def test_the_model_is_told_message_text_is_reported_not_obeyed() -> None:
 def test_chunk_packs_entries_keeps_threads_whole_and_repeats_the_day() -> None:
     entries = ["— Monday 30 November —\n09:00 A: " + "x" * 300, "[T1] 09:10 B: y\n  ↳ C (09:11): z",
                "09:20 D: " + "w" * 300]
-    budget = PARTIAL_OVERHEAD_TOKENS + 100
-    chunks = chunk(entries, budget)
+    # priced with the estimate, whose ~100 tokens an entry are plain arithmetic (300 x's are few Qwen tokens)
+    overhead = partial_overhead_tokens(ESTIMATE)
+    chunks = chunk(entries, overhead + 120, counter=ESTIMATE)
     day = "— Monday 30 November —"
     assert chunks == [[entries[0]], [day, entries[1]], [day, entries[2]]]
-    assert chunk(entries, PARTIAL_OVERHEAD_TOKENS + 10_000) == [entries]
+    assert chunk(entries, overhead + 10_000, counter=ESTIMATE) == [entries]
 
 
 def test_chunk_splits_a_big_thread_between_messages_and_cuts_a_huge_line() -> None:
@@ -200,7 +206,7 @@ def test_chunk_splits_a_big_thread_between_messages_and_cuts_a_huge_line() -> No
     budget = PARTIAL_OVERHEAD_TOKENS + 300
     chunks = chunk([thread, huge], budget)
     body = ["\n".join(c) for c in chunks]
-    assert all(estimate_tokens(b) <= 300 for b in body)
+    assert all(count_tokens(b) <= 300 for b in body)
     assert body[0].startswith("— Monday 30 November —\n[T7] 09:00 A: big thread\n  ↳ B (09:00)")
     for b in body[1:-1]:
         assert b.startswith("— Monday 30 November —\n[T7] (thread continued)\n  ↳ B")
@@ -244,12 +250,12 @@ def test_chunk_never_exceeds_the_budget_and_loses_nothing(entries: list[str], ro
     chunks = chunk(entries, budget)
     assert all(c and all(c) for c in chunks)
     for c in chunks:
-        assert estimate_tokens("\n".join(c)) <= room
+        assert count_tokens("\n".join(c)) <= room
     # The default overhead is the worst case: any real partial prompt with that body fits the budget.
     where = compose_module._where(request_for([], start=TWO_DAYS[0], end=TWO_DAYS[1], channel="é" * 80))
     for i, c in enumerate(chunks, start=1):
         prompt = compose_module._partial_prompt(where, i, len(chunks), "\n".join(c))
-        assert estimate_messages(prompt) <= budget
+        assert count_prompt(prompt) <= budget
     # Every line is sent once, in order (cut lines keep their start).
     ids = re.compile(r"L\d+\.\d+:")
     sent = [m for c in chunks for item in c for m in ids.findall(item.split(" … (message shortened)")[0])]
@@ -327,7 +333,7 @@ async def test_small_channel_is_one_call_with_links() -> None:
     assert FakeModel.kind(prompt) == "single"
     entries, _ = transcript(request)
     assert prompt[1]["content"].endswith("\n\n" + "\n".join(entries))
-    assert result.prompt_tokens == estimate_messages(prompt)
+    assert result.prompt_tokens == count_prompt(prompt)
     assert result.reasoning == "single reasoning"
     assert result.markdown == (
         "**What was discussed**\n"
@@ -412,7 +418,7 @@ async def test_large_channel_is_chunked_and_merged_at_bounded_cost(
     budget = 6_000
     request = request_for(messages, start=start, end=end, tz="Europe/Berlin", budget=budget)
     entries, labels = transcript(request)
-    transcript_tokens = estimate_tokens("\n".join(entries))
+    transcript_tokens = count_tokens("\n".join(entries))
     assert len(labels) == 300 and not any("<@U" in e for e in entries)
 
     fake = FakeModel(note_padding=200)  # notes of ~350 tokens a part: too many for one merge call
@@ -426,7 +432,7 @@ async def test_large_channel_is_chunked_and_merged_at_bounded_cost(
     assert seen == Counter(f"MK{n:05d}" for n in range(5000))
     assert not any("MK" in p[1]["content"] for p in fake.prompts if p not in partials)
     # Every prompt fits; the shapes are right.
-    sizes = [estimate_messages(p) for p in fake.prompts]
+    sizes = [count_prompt(p) for p in fake.prompts]
     assert max(sizes) <= budget
     # Each part knows its day.
     assert all(p[1]["content"].split("\n\n", 1)[1].startswith("— ") for p in partials)
@@ -438,7 +444,7 @@ async def test_large_channel_is_chunked_and_merged_at_bounded_cost(
     assert result.parts == len(partials) and result.calls == len(fake.prompts) == result.parts + merges
     assert merges <= result.parts - 1
     assert result.prompt_tokens == sum(sizes)
-    partial_tokens = sum(estimate_messages(p) for p in partials)
+    partial_tokens = sum(count_prompt(p) for p in partials)
     merge_tokens = result.prompt_tokens - partial_tokens
     assert partial_tokens <= 1.3 * transcript_tokens
     assert result.prompt_tokens <= 1.3 * transcript_tokens + merge_tokens
@@ -466,7 +472,7 @@ async def test_long_notes_are_merged_hierarchically_within_budget() -> None:
     fake = FakeModel(note_padding=1_500)  # every note is bigger than half a merge prompt's room
     result = await compose(request, fake, permalink=permalink)
     kinds = Counter(FakeModel.kind(p) for p in fake.prompts)
-    assert max(estimate_messages(p) for p in fake.prompts) <= budget
+    assert max(count_prompt(p) for p in fake.prompts) <= budget
     assert kinds["final"] == 1 and FakeModel.kind(fake.prompts[-1]) == "final"
     assert result.calls == result.parts + kinds["merge"] + 1 <= 2 * result.parts
     merged = [p[1]["content"] for p in fake.prompts if FakeModel.kind(p) != "partial"]

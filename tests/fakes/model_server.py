@@ -51,8 +51,29 @@ Behaviour of each script kind on the wire:
 
 Scripts are consumed only by ``POST /v1/chat/completions`` requests that pass
 the auth check (401), have a JSON object body (400), name the served model
-(400 if missing, 404 if different) and carry a ``messages`` list (400).  Every
-request, including rejected ones, is recorded in ``FakeModelServer.requests``.
+(400 if missing, 404 if different), carry a ``messages`` list (400) and, when
+``context_window`` is set, fit it (400).  Every request, including rejected
+ones, is recorded in ``FakeModelServer.requests``.
+
+A context window (``FakeModelServer(context_window=N)``) makes the server count
+each prompt exactly as a QwQ-32B server does (``tests/fakes/chatml.py``: the
+chat template rendered, then Qwen2.5's tokenizer), record the count in
+``prompt_counts``, report it as ``usage.prompt_tokens``, and refuse a prompt
+whose tokens plus ``max_tokens`` exceed ``N`` with a 400 in the wording of
+``overflow_style``:
+
+* ``"vllm"``: ``{"object": "error", "message": "This model's maximum context
+  length is N tokens. However, you requested T tokens (P in the messages, M in
+  the completion). Please reduce the length of the messages or completion.",
+  "type": "BadRequestError", "code": 400}``;
+* ``"openai"``: ``{"error": {"message": "This model's maximum context length is
+  N tokens. However, your messages resulted in P tokens. Please reduce the
+  length of the messages.", "code": "context_length_exceeded", ...}}`` (the
+  prompt alone too long; with ``max_tokens`` the vLLM sentence instead);
+* ``"aimlapi"``: AI/ML API's shape, ``{"statusCode": 400, "message": ...}``, with
+  the vLLM sentence as the upstream's message;
+* ``"bare"``: ``{"error": {"message": "Prompt is too long.", "code":
+  "context_length_exceeded"}}``, no numbers.
 
 The non-streaming behaviour of ``hang``/``drop``/``garbled`` is the same as the
 streaming one (they simulate broken servers).
@@ -74,6 +95,7 @@ from typing import Any, TypeAlias
 
 from aiohttp import web
 
+from tests.fakes import chatml
 from tests.fakes.threaded import ThreadedServer
 
 __all__ = [
@@ -354,9 +376,30 @@ def _prompt_text(req: Any) -> str:
 
 
 def _usage(req: Any, completion_text: str) -> dict[str, int]:
-    p = _rough_tokens(_prompt_text(req))
+    exact = req.get("_prompt_tokens") if isinstance(req, dict) else None
+    p = exact if isinstance(exact, int) else _rough_tokens(_prompt_text(req))
     c = _rough_tokens(completion_text)
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+
+def _overflow_body(style: str, window: int, prompt: int, completion: int) -> dict[str, Any]:
+    """A context-length refusal, worded as the server of ``style`` words it."""
+    requested = (f"This model's maximum context length is {window} tokens. However, you requested "
+                 f"{prompt + completion} tokens ({prompt} in the messages, {completion} in the "
+                 "completion). Please reduce the length of the messages or completion.")
+    if style == "vllm":
+        return {"object": "error", "message": requested, "type": "BadRequestError", "param": None,
+                "code": 400}
+    if style == "openai":
+        message = (f"This model's maximum context length is {window} tokens. However, your messages "
+                   f"resulted in {prompt} tokens. Please reduce the length of the messages."
+                   if prompt > window else requested)
+        return _error_body(message, "invalid_request_error", "context_length_exceeded")
+    if style == "aimlapi":
+        return {"statusCode": 400, "message": requested}
+    if style == "bare":
+        return _error_body("Prompt is too long.", "invalid_request_error", "context_length_exceeded")
+    raise ValueError(f"unknown overflow style {style!r}")
 
 
 _DEFAULT_STATUS_TYPES = {
@@ -379,11 +422,18 @@ class FakeModelServer(ThreadedServer):
     _thread_name = "FakeModelServer"
 
     def __init__(self, *, api_key: str | None = "test-key", model: str = "Qwen/QwQ-32B",
-                 port: int = 0) -> None:
+                 port: int = 0, context_window: int | None = None,
+                 overflow_style: str = "vllm") -> None:
         """``port``: 0 for any free port; a fixed one lets a test bring a server back where
-        a stopped one was (connection refused, then recovery)."""
+        a stopped one was (connection refused, then recovery). ``context_window``: count
+        prompts exactly and refuse those that do not fit (see the module docstring); it and
+        ``overflow_style`` may be changed while the server runs."""
         self.api_key = api_key
         self.model = model
+        self.context_window = context_window
+        self.overflow_style = overflow_style
+        #: the exact prompt count of every chat request checked against ``context_window``
+        self.prompt_counts: list[int] = []
         self.default: Script | None = None
         self.requests: list[RecordedRequest] = []
         #: bytes written by endless and huge_error scripts so far
@@ -541,6 +591,16 @@ class FakeModelServer(ThreadedServer):
             return _json_response(
                 400, _error_body("'messages' is a required property", "invalid_request_error")
             )
+        window = self.context_window
+        if window is not None:
+            prompt = chatml.prompt_tokens(m for m in req["messages"] if isinstance(m, dict))
+            with self._lock:
+                self.prompt_counts.append(prompt)
+            req["_prompt_tokens"] = prompt  # for the usage this answer reports
+            completion = req.get("max_tokens")
+            completion = completion if isinstance(completion, int) else 0
+            if prompt + completion > window:
+                return _json_response(400, _overflow_body(self.overflow_style, window, prompt, completion))
         script = self._next_script()
         if script is None:
             return _json_response(

@@ -533,3 +533,47 @@ async def test_httpx_sse_sees_events_and_drop(server: FakeModelServer) -> None:
             async with httpx_sse.aconnect_sse(c, "POST", "/chat/completions", json=body()) as es:
                 async for _ in es.aiter_sse():
                     pass
+
+
+# --------------------------------------------------------------------------- context window
+
+
+def test_a_context_window_counts_prompts_exactly_and_refuses_overflows(
+        server: FakeModelServer, client: httpx.Client) -> None:
+    from tests.fakes import chatml
+
+    server.context_window = 100
+    server.default = completion("ok")
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "1700000000.000100"}]
+    exact = chatml.prompt_tokens(messages)
+    # the contents, 5 tokens of framing for each of the two messages, 5 for the reply's opening
+    assert exact == chatml.count("Be brief.") + chatml.count("1700000000.000100") + 3 * 5
+    fits = client.post("/chat/completions", json=body(stream=False, messages=messages,
+                                                      max_tokens=100 - exact))
+    assert fits.status_code == 200 and fits.json()["usage"]["prompt_tokens"] == exact
+    refused = client.post("/chat/completions", json=body(stream=False, messages=messages,
+                                                         max_tokens=101 - exact))
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "object": "error", "type": "BadRequestError", "param": None, "code": 400,
+        "message": f"This model's maximum context length is 100 tokens. However, you requested 101 tokens "
+                   f"({exact} in the messages, {101 - exact} in the completion). Please reduce the length "
+                   "of the messages or completion."}
+    assert server.prompt_counts == [exact, exact]
+    server.overflow_style = "openai"
+    server.context_window = exact - 1
+    openai = client.post("/chat/completions", json=body(stream=False, messages=messages)).json()["error"]
+    assert openai["code"] == "context_length_exceeded"
+    assert openai["message"].startswith(f"This model's maximum context length is {exact - 1} tokens. "
+                                        f"However, your messages resulted in {exact} tokens.")
+    server.overflow_style = "aimlapi"
+    aimlapi = client.post("/chat/completions", json=body(stream=False, messages=messages)).json()
+    assert aimlapi["statusCode"] == 400 and "maximum context length" in aimlapi["message"]
+
+
+def test_added_tokens_in_text_count_one_each_as_a_server_reads_them() -> None:
+    from tests.fakes import chatml
+
+    assert chatml.count("<think>") == 1 and chatml.count("<|im_end|>") == 1
+    assert chatml.render([{"role": "assistant", "content": "<think>\nhmm\n</think>\n\nAnswer."}]) == (
+        "<|im_start|>assistant\nAnswer.<|im_end|>\n<|im_start|>assistant\n<think>\n")

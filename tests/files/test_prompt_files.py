@@ -7,7 +7,7 @@ from datetime import date
 
 from qwqbot.conversation import FILE_RULES, Place, Turn, build_prompt, with_files
 from qwqbot.files.shared import SharedFile
-from qwqbot.tokens import estimate_messages
+from qwqbot.tokens import QWEN25
 
 NONCE = "7f3a9c1e5b2d4f60"
 LOG = SharedFile(1, "build.log", "log", "ERROR boom\nINFO retry")
@@ -57,7 +57,8 @@ def test_the_files_go_into_the_sharers_turn_and_the_rules_into_the_system_messag
     assert user["content"] == (
         f'<<turn {NONCE} from="Alice">>\nwhy does it fail?\n\n<<file {NONCE} #1 name="build.log" '
         f'type="log">>\nERROR boom\nINFO retry\n<<end file {NONCE}>>\n<<end {NONCE}>>')
-    assert p.estimated_tokens == estimate_messages(p.messages)
+    # priced from its parts, as build_prompt does: within a token or two of the whole count
+    assert abs(p.estimated_tokens - QWEN25.prompt_tokens(p.messages)) <= 2
 
 
 def test_without_files_the_prompt_is_as_before():

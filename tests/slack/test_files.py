@@ -14,7 +14,7 @@ from qwqbot.config import load_settings
 from qwqbot.slack import files as slack_files
 from qwqbot.slack import history
 from qwqbot.slack.server import Bot
-from qwqbot.tokens import estimate_messages
+from tests.fakes import chatml
 from tests.fakes.model_server import think_stream
 from tests.files.pdfs import make_pdf
 from tests.slack.harness import BOT, turns
@@ -142,7 +142,8 @@ async def test_a_file_over_the_budget_is_cut_at_a_line_and_the_model_and_footer_
     big = harness.slack.add_file("slow.log", "\n".join(lines).encode(), user="U1", filetype="text")
     _, reply = await ask_with(harness, [big])
     messages = sent(harness)
-    assert estimate_messages(messages) <= 6000 - 1000  # the whole prompt within the budget
+    # the whole prompt within the budget, by Qwen's own count of the chat template
+    assert chatml.prompt_tokens(messages) <= 6000 - 1000
     [(_, name, _, note, content)] = files_in(user_text(messages))
     assert name == "slow.log"
     shown = content.split("\n")

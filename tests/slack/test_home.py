@@ -199,3 +199,17 @@ def test_fit_never_leaves_a_code_block_open():
     assert fitted.count("```") % 2 == 0
     assert fitted.endswith("…")
     assert home._fit("short") == "short"
+
+
+def test_admin_sees_how_the_bots_prompt_count_compares_with_the_servers():
+    from qwqbot.store.usage import PromptDrift
+
+    drift = PromptDrift(calls=12, estimated=50_500, reported=50_000)
+    view = home_view(user_id="U1", is_admin=True, own=scope(), quota=None, digests=[], workspace=scope(),
+                     drift=drift)
+    blocks = validate(view)
+    workspace = texts(blocks[blocks.index(home._header("Workspace")):])
+    assert "Prompt size (7 days): the bot counted 50,500 tokens, the server 50,000 (1.01×) over 12 calls" \
+        in workspace
+    not_admin = home_view(user_id="U1", is_admin=False, own=scope(), quota=None, digests=[], drift=drift)
+    assert "Prompt size" not in texts(validate(not_admin))

@@ -98,3 +98,25 @@ def test_usage_text_from_the_store(store):
     assert own_rows[3].split() == ["30", "days", "1", "6,200", "1,200", "4,200", "800", "0"]
     assert channel_rows[0].split()[:2] == ["answers", "calls"]
     assert channel_rows[3].split() == ["30", "days", "1", "2", "26,200", "20,200", "4,200", "1,800", "0"]
+
+
+def test_drift_line_says_how_the_bots_count_compares_and_warns_when_it_runs_low():
+    from qwqbot.slack.usage_text import drift_line
+    from qwqbot.store.usage import PromptDrift
+
+    line = drift_line(PromptDrift(calls=120, estimated=98_000, reported=97_500), "7 days")
+    assert line == ("Prompt size (7 days): the bot counted 98,000 tokens, the server 97,500 (1.01×) "
+                    "over 120 calls")
+    low = drift_line(PromptDrift(calls=1, estimated=40_000, reported=100_000), "7 days")
+    assert low.startswith(":warning: Prompt size (7 days): the bot counted 40,000 tokens, the server 100,000 "
+                          "(0.40×) over 1 call — the bot counts low")
+
+
+def test_usage_text_shows_the_drift_with_the_workspace_only():
+    from qwqbot.store.usage import PromptDrift
+
+    drift = PromptDrift(calls=3, estimated=303, reported=300)
+    admin = usage_text(own=_scope(), channel=None, channel_name=None, workspace=_scope(), drift=drift)
+    assert "Prompt size (7 days): the bot counted 303 tokens, the server 300 (1.01×)" in admin
+    assert admin.index("*Workspace*") < admin.index("Prompt size")
+    assert "Prompt size" not in usage_text(own=_scope(), channel=None, channel_name=None, drift=drift)

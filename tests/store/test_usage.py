@@ -188,3 +188,21 @@ def test_tokens_today_is_fast_with_many_rows(store):
     for _ in range(50):
         usage.tokens_today(store, "U7", now=NOW)
     assert (time.perf_counter() - started) / 50 < 0.01
+
+
+# -- the bot's prompt count against the server's ----------------------------------------------------------
+
+
+def test_prompt_drift_compares_only_calls_with_both_counts(store):
+    assert usage.prompt_drift(store, since=0) is None  # nothing to compare yet
+    call(store, at=NOW - DAY, prompt_tokens=1_000, estimated_prompt_tokens=1_010)
+    call(store, at=NOW - 2 * DAY, prompt_tokens=3_000, estimated_prompt_tokens=3_030)
+    # left out: no estimate recorded (a digest), the server reported no usage (its prompt_tokens is
+    # then the bot's own estimate), and a call before the window
+    call(store, at=NOW - DAY, purpose="digest", prompt_tokens=9_000)
+    call(store, at=NOW - DAY, prompt_tokens=5_000, completion_tokens=None, total_tokens=None,
+         estimated_prompt_tokens=5_000)
+    call(store, at=NOW - 8 * DAY, prompt_tokens=100, estimated_prompt_tokens=900)
+    drift = usage.prompt_drift(store, since=NOW - 7 * DAY)
+    assert drift == usage.PromptDrift(calls=2, estimated=4_040, reported=4_000)
+    assert drift.ratio == pytest.approx(1.01)

@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from qwqbot.slack.home import home_view
 from qwqbot.slack.services import Services
-from qwqbot.store.usage import feedback_counts, tokens_today, top_users, windows
+from qwqbot.store.usage import feedback_counts, prompt_drift, tokens_today, top_users, windows
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ async def build_home(services: Services, user_id: str) -> dict[str, Any]:
                         "next_run": services.scheduler.next_run(row["id"])})
     limit = policy.daily_limit(user_id)
     admin = policy.is_admin(user_id)
-    month = now - 30 * 86400
+    month, week = now - 30 * 86400, now - 7 * 86400
     return home_view(
         user_id=user_id, is_admin=admin, own=windows(store, now=now, user_id=user_id),
         quota=(tokens_today(store, user_id, now=now), limit) if limit > 0 else None,
@@ -38,7 +38,8 @@ async def build_home(services: Services, user_id: str) -> dict[str, Any]:
         top=top_users(store, since=month) if admin else None,
         feedback=feedback_counts(store, since=month) if admin else None,
         access=[{"channel_id": c, "rule": r} for c, r in services.controls.access_rules().items()]
-        if admin else None)
+        if admin else None,
+        drift=prompt_drift(store, since=week) if admin else None, drift_period="7 days")
 
 
 def register(app: AsyncApp, services: Services) -> None:
