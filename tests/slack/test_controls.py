@@ -52,10 +52,13 @@ async def test_usage_for_people_and_for_admins(harness):
     _, key = await harness.command("usage", user="U1")
     text = await reply(harness, key)
     assert "70" in text and "Workspace" not in text and "<@U2>" not in text
+    assert "Prompt size" not in text  # the count drift is for operators
     _, key = await harness.command("usage", user="U2")
     text = await reply(harness, key)
     assert "140" in text  # the workspace: both answers
     assert "<@U1>" in text and "<@U2>" in text  # top users
+    # the bot's prompt counts next to the server's usage.prompt_tokens (40 a call here)
+    assert "Prompt size (7 days)" in text and "the server 80 " in text and "over 2 calls" in text
 
 
 @pytest.mark.parametrize("harness", [{"QWQBOT_USER_DAILY_TOKENS": "50"}], indirect=True)

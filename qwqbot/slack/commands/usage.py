@@ -6,7 +6,7 @@ import time
 
 from qwqbot.slack.commands.base import CommandContext, Example, Subcommand, UsageError
 from qwqbot.slack.usage_text import usage_text
-from qwqbot.store.usage import feedback_counts, tokens_today, top_users, windows
+from qwqbot.store.usage import feedback_counts, prompt_drift, tokens_today, top_users, windows
 
 
 def parse(text: str) -> None:
@@ -29,7 +29,9 @@ async def run(args: None, ctx: CommandContext) -> None:
         workspace=windows(store, now=now) if admin else None,
         top=top_users(store, since=month) if admin else None,
         feedback=feedback_counts(store, since=month) if admin else None,
-        quota=quota)
+        quota=quota,
+        # For operators: the bot's own prompt counts against the server's, over the last week.
+        drift=prompt_drift(store, since=now - 7 * 86400) if admin else None)
     await ctx.respond(text=text, response_type="ephemeral")
 
 
