@@ -158,26 +158,30 @@ class ContextBuilder:
         extra = self.policy.system_extra(channel) if self.policy else ""
         today, place = self._today(asker), await self._place(channel, names.get(asker))
         nonce = nonce or new_nonce()
+
+        def build(shown: list[Turn]) -> Prompt:
+            return build_prompt(
+                shown, names=names, bot_user_id=self.bot_user_id,
+                system_prompt=self.settings.system_prompt, today=today, extra_system=extra,
+                place=place, budget_tokens=budget, unseen=unseen, nonce=nonce,
+                counter=self.counter)
+
+        if not files:  # most prompts: nothing to place, nothing to size
+            return build(turns), FileReport()
         count = self.counter.tokens
         room = file_room(budget, fixed_tokens=count(
             self.settings.system_prompt + extra + TURN_RULES + FILE_RULES) + SYSTEM_FRAMING_TOKENS,
-            question_tokens=count(turns[-1].text) + turn_framing_tokens(nonce, self.counter)
-            if turns else 0)
+            question_tokens=count(turns[-1].text) + turn_framing_tokens(nonce, self.counter))
         for attempt in range(FILE_ROOM_TRIES + 1):
             placement = place_files(files, room=room if attempt < FILE_ROOM_TRIES else 0,
-                                    question_ts=turns[-1].ts) if files else None
-            shown = [replace(t, files=tuple(placement.by_ts.get(t.ts, ()))) if placement
-                     else t for t in turns]
+                                    question_ts=turns[-1].ts)
             try:
-                prompt = build_prompt(
-                    shown, names=names, bot_user_id=self.bot_user_id,
-                    system_prompt=self.settings.system_prompt, today=today, extra_system=extra,
-                    place=place, budget_tokens=budget, unseen=unseen, nonce=nonce,
-                    counter=self.counter)
+                prompt = build([replace(t, files=tuple(placement.by_ts.get(t.ts, ())))
+                                for t in turns])
             except MessageTooLongError:
                 # The estimate of the room was too kind (a long system prompt, say): the
                 # files get less, and at last none; the question alone decides then.
-                if placement is None or attempt == FILE_ROOM_TRIES:
+                if attempt == FILE_ROOM_TRIES:
                     raise
                 room //= 2
                 continue
@@ -223,11 +227,9 @@ class ContextBuilder:
                      name=info.get("name"))
 
 
-def _report(placement: Placement | None, prompt: Prompt, nonce: str) -> FileReport:
+def _report(placement: Placement, prompt: Prompt, nonce: str) -> FileReport:
     """What became of the files, once the prompt is built: a file placed in a turn that the
     prompt then left out for the budget was not read after all."""
-    if placement is None:
-        return FileReport()
     sent = "\n".join(m["content"] for m in prompt.messages)
     missing = [f.number for shared in placement.by_ts.values() for f in shared
                if f.text is not None and file_opening(nonce, f.number) not in sent]
